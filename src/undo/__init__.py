@@ -1,0 +1,1 @@
+"""UNDO: robust unlearning by distillation (Unlearn, Noise, Distill on Outputs)."""

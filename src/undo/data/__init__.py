@@ -1,0 +1,1 @@
+"""Text sources, tokenizers, packing into token blocks, the on-disk block cache and batch sampling."""

@@ -1,0 +1,105 @@
+"""Where documents come from: the embedded corpora, Hugging Face hub datasets, or local JSONL files.
+
+A corpus source is a small JSON-able dict, so it can be recorded in a run's config and hashed into cache keys:
+- ``{"kind": "embedded", "name": "libreoffice_en"}``: the xz-compressed JSONL shipped in ``undo/data/corpora``;
+  every line carries its split.
+- ``{"kind": "hub", "path": "HuggingFaceFW/fineweb-edu", "name": "sample-10BT", "validation_docs": 2000, ...}``:
+  streamed with ``datasets``; the first ``validation_docs`` documents form the validation split, the rest train.
+  ``"path": "json", "data_files": [...]`` reads local JSONL files of the same format through the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import lzma
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+from undo.errors import UserError
+
+SPLITS = ("train", "validation")
+
+
+def corpus_name(source: dict) -> str:
+    """A short readable name for cache folders and logs."""
+    if source["kind"] == "embedded":
+        return source["name"]
+    label = source.get("name") or Path(str(source.get("data_files", ["local"])[0])).stem
+    return f"{Path(source['path']).name}-{label}".replace("/", "_")
+
+
+def iter_documents(source: dict, split: str) -> Iterator[str]:
+    """Yield the texts of one split of a corpus, in a fixed order."""
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}: choose one of {SPLITS}")
+    kind = source.get("kind")
+    if kind == "embedded":
+        return _embedded_documents(source["name"], split)
+    if kind == "hub":
+        return _hub_documents(source, split)
+    raise UserError(f"unknown corpus kind {kind!r} in {source}: use 'embedded' or 'hub'")
+
+
+def embedded_path(name: str) -> Path:
+    return Path(str(resources.files("undo.data") / "corpora" / f"{name}.jsonl.xz"))
+
+
+def _embedded_documents(name: str, split: str) -> Iterator[str]:
+    path = embedded_path(name)
+    if not path.is_file():
+        raise UserError(f"embedded corpus file {path} is missing: restore it with `git checkout -- {path}`")
+    with lzma.open(path, "rt", encoding="utf-8") as lines:
+        for lineno, line in enumerate(lines, 1):
+            row = _parse_line(line, path, lineno)
+            if row.get("split") == split:
+                yield row["text"]
+
+
+def _parse_line(line: str, path: Path | str, lineno: int) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}, line {lineno}: not valid JSON ({err.msg}); fix or delete that line") from None
+    if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+        raise UserError(f"{path}, line {lineno}: expected an object with a string 'text' field")
+    return row
+
+
+def _hub_documents(source: dict, split: str) -> Iterator[str]:
+    """Stream a hub (or local JSONL) dataset with `datasets`; the leading documents are the validation split."""
+    import datasets
+
+    from undo.credentials import read_token
+
+    data_files = source.get("data_files")
+    for path in data_files or []:
+        if not Path(path).is_file():
+            raise UserError(f"corpus file {path} does not exist: check the 'data_files' of the corpus source")
+    stream = datasets.load_dataset(
+        source["path"],
+        name=source.get("name") if not data_files else None,
+        data_files=data_files,
+        split="train",
+        streaming=True,
+        token=read_token("hf"),
+    )
+    n_validation = source.get("validation_docs", 0)
+    field = source.get("text_field", "text")
+    try:
+        for index, row in enumerate(stream):
+            if (index < n_validation) == (split == "validation"):
+                yield row[field]
+            elif split == "validation":
+                return
+    except Exception as err:  # datasets wraps parse errors; point at the offending line when the file is local
+        for path in data_files or []:
+            _find_bad_line(path)
+        raise UserError(f"could not read corpus {corpus_name(source)}: {err}") from None
+
+
+def _find_bad_line(path: str) -> None:
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        for lineno, line in enumerate(lines, 1):
+            if line.strip():
+                _parse_line(line, path, lineno)

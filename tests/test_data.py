@@ -1,0 +1,96 @@
+"""Data: packing, tokenizer, the block cache, corpus loaders and their error messages, batch mixing."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from undo.data.corpora import iter_documents
+from undo.data.packing import pack
+from undo.data.prepare import prepared_blocks
+from undo.data.sampling import Mixture
+from undo.errors import UserError
+
+
+def test_packing_keeps_every_token_in_order_with_separators_and_masks():
+    docs = [([5, 6, 7], [False, True, True]), [8, 9], ([10] * 6, [True] * 6)]
+    ids, mask, packer = pack(docs, block_len=4, eot_id=1)
+    stream = [5, 6, 7, 1, 8, 9, 1, 10, 10, 10, 10, 10, 10, 1]
+    masks = [False, True, True, True, True, True, True] + [True] * 7
+    assert ids.shape == (3, 4)
+    assert ids.ravel().tolist() == stream[:12]
+    assert mask.ravel().tolist() == masks[:12]
+    assert packer.n_tokens == len(stream)
+    assert packer.remainder == 2  # only the final partial block is left out
+
+
+def test_tokenizer_round_trips_korean_and_english(tokenizer):
+    for text in ["서식 메뉴에서 표를 선택합니다.", "Choose Format - Table.\nPress Enter."]:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert tokenizer.decode(ids) == text
+    assert (tokenizer.pad_token_id, tokenizer.eos_token_id, len(tokenizer)) == (0, 1, 2048)
+
+
+def test_second_prepare_hits_the_cache(tmp_path):
+    source = {"kind": "embedded", "name": "libreoffice_ko"}
+    first = prepared_blocks(source, "embedded", 128, "validation", tmp_path)
+    start = time.perf_counter()
+    second = prepared_blocks(source, "embedded", 128, "validation", tmp_path)
+    assert time.perf_counter() - start < 0.5
+    assert np.array_equal(first.ids, second.ids)
+    assert len(first) > 100 and first.mask is None
+    assert first.meta["n_tokens_unused"] < 128
+
+
+def test_embedded_splits_are_disjoint_and_nonempty():
+    source = {"kind": "embedded", "name": "libreoffice_ko"}
+    train, validation = set(iter_documents(source, "train")), set(iter_documents(source, "validation"))
+    assert train and validation and not train & validation
+
+
+def test_hub_loader_reads_local_jsonl_in_fineweb_format(tmp_path):
+    path = tmp_path / "fineweb.jsonl"
+    rows = [{"text": f"document number {i}", "id": f"<urn:{i}>", "url": "http://x", "score": 3.1} for i in range(5)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    source = {"kind": "hub", "path": "json", "data_files": [str(path)], "validation_docs": 2}
+    assert list(iter_documents(source, "validation")) == ["document number 0", "document number 1"]
+    assert list(iter_documents(source, "train")) == [f"document number {i}" for i in range(2, 5)]
+    blocks = prepared_blocks(source, "embedded", 4, "train", tmp_path / "cache")
+    assert len(blocks) >= 2
+
+
+def test_unreadable_jsonl_line_names_file_and_line(tmp_path):
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"text": "fine"}\n{"text": "also fine"}\n{"text": oops\n')
+    source = {"kind": "hub", "path": "json", "data_files": [str(path)]}
+    with pytest.raises(UserError, match=r"broken.jsonl, line 3: not valid JSON"):
+        list(iter_documents(source, "train"))
+
+
+def test_missing_corpus_file_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        list(iter_documents({"kind": "hub", "path": "json", "data_files": [str(tmp_path / "nope.jsonl")]}, "train"))
+    with pytest.raises(UserError, match="embedded corpus file .* is missing"):
+        list(iter_documents({"kind": "embedded", "name": "no_such_corpus"}, "train"))
+
+
+def test_empty_dataset_after_filtering_is_a_clear_error(tmp_path):
+    path = tmp_path / "tiny.jsonl"
+    path.write_text('{"text": "hi"}\n')
+    source = {"kind": "hub", "path": "json", "data_files": [str(path)], "validation_docs": 1}
+    with pytest.raises(UserError, match="has no train data after filtering"):
+        prepared_blocks(source, "embedded", 128, "train", tmp_path / "cache")
+    assert not list((tmp_path / "cache").iterdir())  # nothing half-written left behind
+
+
+def test_mixture_draws_rows_in_proportion_and_counts_epochs(exp):
+    domains = {d: exp.blocks(d, "validation") for d in ("en", "ko")}
+    mix = Mixture(domains, {"en": 0.75, "ko": 0.25}, batch_size=8, seed=0)
+    batches = [next(mix) for _ in range(50)]
+    assert batches[0]["input_ids"].shape == (8, 128)
+    drawn = mix.samplers["en"].drawn / (mix.samplers["en"].drawn + mix.samplers["ko"].drawn)
+    assert 0.65 < drawn < 0.85
+    assert mix.epochs()["ko"] == pytest.approx(mix.samplers["ko"].drawn / len(domains["ko"]), abs=1e-3)
