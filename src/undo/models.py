@@ -1,0 +1,115 @@
+"""Randomly initialised Gemma-2 models built from config (no hub access), saved and loaded with transformers."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+from undo.errors import UserError
+
+# google/gemma-2-2b's configuration, written out so that no run needs the hub to build a model.
+GEMMA2_2B = dict(
+    vocab_size=256000,
+    hidden_size=2304,
+    intermediate_size=9216,
+    num_hidden_layers=26,
+    num_attention_heads=8,
+    num_key_value_heads=4,
+    head_dim=256,
+    hidden_activation="gelu_pytorch_tanh",
+    max_position_embeddings=8192,
+    rms_norm_eps=1e-6,
+    rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    query_pre_attn_scalar=256,
+    sliding_window=4096,
+    attn_logit_softcapping=50.0,
+    final_logit_softcapping=30.0,
+    tie_word_embeddings=True,
+    initializer_range=0.02,
+    pad_token_id=0,
+    eos_token_id=1,
+    bos_token_id=2,
+)
+
+# Size overrides of the paper's shrunken Gemma-2 models, plus CPU presets for the embedded scale and tests.
+PRESETS = {
+    "0.1B": dict(num_hidden_layers=14, num_attention_heads=8, head_dim=128, hidden_size=320, intermediate_size=1280),
+    "0.3B": dict(num_hidden_layers=14, num_attention_heads=8, head_dim=128, hidden_size=768, intermediate_size=3072),
+    "0.6B": dict(num_hidden_layers=18, num_attention_heads=8, head_dim=256, hidden_size=1024, intermediate_size=4096),
+    "0.9B": dict(num_hidden_layers=22, num_attention_heads=8, head_dim=256, hidden_size=1280, intermediate_size=5120),
+    "tiny": dict(
+        num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, head_dim=32, hidden_size=128,
+        intermediate_size=512, query_pre_attn_scalar=32, max_position_embeddings=512,
+    ),
+    "micro": dict(
+        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=16, hidden_size=32,
+        intermediate_size=64, query_pre_attn_scalar=16, max_position_embeddings=256,
+    ),
+}
+
+
+def model_config(preset: str, tokenizer):
+    """Gemma-2 config of a preset, with the tokenizer's vocabulary size and special token ids."""
+    from transformers import Gemma2Config
+
+    if preset not in PRESETS:
+        raise UserError(f"unknown model preset {preset!r}: choose one of {sorted(PRESETS)}")
+    special = dict(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    special["bos_token_id"] = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    params = {**GEMMA2_2B, **PRESETS[preset], "vocab_size": len(tokenizer), **special}
+    # Gemma-2's attention soft-capping has no SDPA/flash path in transformers.
+    return Gemma2Config(**params, attn_implementation="eager", use_cache=False)
+
+
+def build_model(preset: str, tokenizer, seed: int):
+    """A freshly initialised Gemma2ForCausalLM; the seed fixes its weights."""
+    from transformers import Gemma2ForCausalLM
+
+    _quiet()
+    torch.manual_seed(seed)
+    return Gemma2ForCausalLM(model_config(preset, tokenizer))
+
+
+def build_like(model, seed: int):
+    """A freshly initialised model of the same architecture and vocabulary as `model`."""
+    _quiet()
+    torch.manual_seed(seed)
+    return type(model)(copy.deepcopy(model.config))
+
+
+def load_model(path: Path | str):
+    from transformers import AutoModelForCausalLM
+
+    _quiet()
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise UserError(f"no saved model at {path}: run the stage that produces it first")
+    return AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", dtype=torch.float32)
+
+
+def save_model(model, tokenizer, path: Path | str) -> None:
+    _quiet()
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+
+
+def count_parameters(model) -> int:
+    """Unique parameters (tied input/output embeddings counted once)."""
+    return sum(p.numel() for p in unique_parameters(model))
+
+
+def unique_parameters(model):
+    seen = set()
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            yield p
+
+
+def _quiet() -> None:
+    """transformers' per-shard progress bars drown the training bars of a sweep."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
