@@ -1,0 +1,92 @@
+"""The command line shared by the run_*.py scripts: pick setting and scale, then launch that grid."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from undo.errors import UserError
+from undo.settings import SCALES
+from undo.tracking import WANDB_MODES
+
+Grids = dict[tuple[str, str], list]
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--setting", default="language", help="language (default); arithmetic and wmdp are planned")
+    p.add_argument("--scale", default="embedded", help=f"one of {SCALES}: embedded = CPU-sized with shipped data")
+    p.add_argument("--out", default="outputs", help="root of the output tree (default: outputs)")
+    p.add_argument("--force", action="store_true", help="rerun jobs that already finished")
+    p.add_argument("--dry-run", action="store_true", help="list the jobs and whether they are done; run nothing")
+    p.add_argument("--only", help="run only jobs whose name or stage/name matches this glob, e.g. 'maxent-*'")
+    p.add_argument("--seed", type=int, default=0, help="added to every job's seed: a whole replicate of the grid")
+    p.add_argument("--wandb", choices=WANDB_MODES, default=None,
+                   help="auto (default): online with a token, else offline; off: JSONL records only")
+    return p
+
+
+def smoke(jobs: list) -> list:
+    """The embedded grid cut to a few steps and tiny batches (the smoke scale's micro model is set by the scale)."""
+    from copy import deepcopy
+
+    from undo.launch import Job
+
+    shrunk = []
+    for job in jobs:
+        params = deepcopy(job.params)
+        params.update(batch_size=4, eval_every=2)
+        if "optim" in params:
+            params["optim"].update(steps=3, warmup=0, grad_accum=1)
+        if "steps" in params:
+            params["steps"] = 4
+        shrunk.append(Job(job.stage, job.name, params))
+    return shrunk
+
+
+def reseed(jobs: list, offset: int) -> list:
+    from undo.launch import Job
+
+    return [Job(j.stage, j.name, {**j.params, "seed": j.params.get("seed", 0) + offset}) for j in jobs]
+
+
+def grid_for(grids: Grids, args) -> list:
+    from undo.settings import get_setting
+
+    get_setting(args.setting).scale(args.scale)  # clear errors for unknown names first
+    if args.scale == "smoke" and (args.setting, "embedded") in grids:
+        jobs = smoke(grids[(args.setting, "embedded")])
+    elif (args.setting, args.scale) in grids:
+        jobs = grids[(args.setting, args.scale)]
+    else:
+        raise UserError(f"this stage has no grid for --setting {args.setting} --scale {args.scale}")
+    return reseed(jobs, args.seed) if args.seed else jobs
+
+
+def run_stage(description: str, grids: Grids, argv: list[str] | None = None,
+              after: Callable | None = None) -> int:
+    """Parse arguments, launch the chosen grid, then call `after(exp)` (e.g. selection or a table)."""
+    from undo.experiment import Experiment
+    from undo.launch import launch
+
+    args = parser(description).parse_args(argv)
+    jobs = grid_for(grids, args)
+    exp = Experiment(args.setting, args.scale, args.out)
+    failed = launch(exp, jobs, force=args.force, dry_run=args.dry_run, only=args.only, wandb=args.wandb)
+    if after is not None and not args.dry_run:
+        after(exp)
+    return 1 if failed else 0
+
+
+def guarded(main: Callable[[], int]) -> None:
+    """Run a script's main: user errors become one line on stderr and exit code 2, never a traceback."""
+    try:
+        code = main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

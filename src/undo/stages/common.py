@@ -1,0 +1,51 @@
+"""Pieces every stage shares: streams of batches, the evaluation callback, training and the run summary."""
+
+from __future__ import annotations
+
+from undo.data.sampling import Mixture
+from undo.evaluate import ce_metrics
+from undo.models import count_parameters
+from undo.train import Optim, TrainResult, train
+
+
+def mixture(exp, weights: dict[str, float], batch_size: int, seed: int) -> Mixture:
+    return Mixture({d: exp.blocks(d, "train") for d in weights}, weights, batch_size, seed)
+
+
+def evaluator(exp):
+    """Validation CE of every domain of the setting."""
+    validation = exp.validation()
+    return lambda model: ce_metrics(model, validation, exp.accelerator, exp.scale.eval_batch_size)
+
+
+def fit(exp, tracker, model, objective, streams: dict, params: dict, *, stop=None, evaluate=None,
+        desc: str = "train") -> TrainResult:
+    return train(
+        model, objective, streams, Optim(**params["optim"]),
+        accelerator=exp.accelerator, tracker=tracker, evaluate=evaluate or evaluator(exp),
+        eval_every=params.get("eval_every", 0), stop=stop, desc=desc,
+    )
+
+
+def summarize(result: TrainResult, model, **extra) -> dict:
+    """What later stages and the report read: final metrics, cost, and anything stage-specific."""
+    metrics = {k: v for k, v in result.last_eval.items() if k not in ("step", "kind", "tokens", "flops")}
+    return {
+        "metrics": metrics,
+        "steps": result.steps,
+        "stop_rule_met": result.stop_rule_met,
+        "tokens": result.tokens,
+        "frozen_tokens": result.frozen_tokens,
+        "flops": result.flops,
+        "seconds": round(result.seconds, 2),
+        "n_params": count_parameters(model),
+        **extra,
+    }
+
+
+def save(exp, run, model) -> None:
+    from undo.models import save_model
+
+    model = exp.accelerator.unwrap_model(model)
+    if exp.accelerator.is_main_process:
+        save_model(model, exp.tokenizer, run.path / "model")

@@ -1,0 +1,110 @@
+"""Run folders, the launcher and the command line: atomic runs, skipping, failures, secrets, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from undo.launch import Job, launch
+from undo.rundir import is_done
+
+ROOT = Path(__file__).resolve().parents[1]
+MICRO_PRETRAIN = {"mix": {"en": 0.5, "ko": 0.5}, "batch_size": 2, "eval_every": 2, "optim": {"lr": 1e-3, "steps": 2}}
+
+
+def test_crashed_run_leaves_no_done_and_keeps_the_error(exp):
+    bad = Job("pretrain", "broken", {**MICRO_PRETRAIN, "mix": {"en": 0.5, "klingon": 0.5}})
+    good = Job("pretrain", "fine", MICRO_PRETRAIN)
+    assert launch(exp, [bad, good]) == 1  # one failure, and the other job still ran
+    folder = exp.run_dir("pretrain/broken")
+    assert not folder.exists() and not is_done(folder)
+    assert "unknown domain 'klingon'" in (folder.with_name(".broken.failed") / "ERROR").read_text()
+    assert is_done(exp.run_dir("pretrain/fine"))
+
+
+def test_rerun_skips_finished_runs_unless_forced(exp, capsys):
+    job = Job("pretrain", "base", MICRO_PRETRAIN)
+    assert launch(exp, [job]) == 0
+    stamp = (exp.run_dir(job.ref) / "summary.json").stat().st_mtime_ns
+    assert launch(exp, [job]) == 0
+    assert "0 job(s) to run, 1 already finished" in capsys.readouterr().out
+    assert (exp.run_dir(job.ref) / "summary.json").stat().st_mtime_ns == stamp
+    assert launch(exp, [job], force=True) == 0
+    assert (exp.run_dir(job.ref) / "summary.json").stat().st_mtime_ns != stamp
+
+
+def test_dry_run_and_filter_run_nothing_else(exp, capsys):
+    jobs = [Job("pretrain", "base", MICRO_PRETRAIN), Job("pretrain", "oracle", MICRO_PRETRAIN)]
+    launch(exp, jobs, dry_run=True)
+    assert capsys.readouterr().out.count("todo") == 2
+    launch(exp, jobs, only="orac*")
+    assert is_done(exp.run_dir("pretrain/oracle")) and not exp.run_dir("pretrain/base").exists()
+
+
+def test_planted_tokens_never_reach_any_output_file(exp, tmp_path, monkeypatch):
+    secret_hf, secret_wandb = "hf_PLANTEDsecret0123456789", "PLANTEDwandbKEY0123456789abcdef0123456789"
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    (tokens / "hf_token.txt").write_text(secret_hf)
+    (tokens / "wandb_token.txt").write_text(secret_wandb)
+    monkeypatch.setenv("UNDO_TOKENS_DIR", str(tokens))
+    monkeypatch.setenv("HF_TOKEN", secret_hf)
+    assert launch(exp, [Job("pretrain", "base", MICRO_PRETRAIN)], wandb="offline") == 0
+    written = [p for p in exp.out.rglob("*") if p.is_file() and "cache" not in p.parts]
+    assert any("wandb" in p.parts for p in written)  # wandb really logged (offline)
+    for path in written:
+        data = path.read_bytes()
+        assert secret_hf.encode() not in data and secret_wandb.encode() not in data, path
+
+
+def run_script(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--setting", "chess"], "error: unknown setting 'chess'"),
+    (["--setting", "arithmetic"], "error: setting 'arithmetic' is not implemented yet"),
+    (["--scale", "huge"], "error: unknown scale 'huge'"),
+])
+def test_bad_names_give_one_clear_line(args, message):
+    result = run_script("run_pretrain.py", "--dry-run", *args)
+    assert result.returncode == 2
+    assert result.stderr.strip() == result.stderr.strip().splitlines()[0]  # one line, no traceback
+    assert result.stderr.startswith(message)
+
+
+def test_unwritable_output_folder_is_one_clear_line(tmp_path):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    result = run_script("run_prepare.py", "--out", str(blocked / "out"))
+    assert result.returncode == 2
+    assert "not writable" in result.stderr or "cannot write" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_config_records_parameters_and_metrics_are_jsonl(exp):
+    launch(exp, [Job("pretrain", "base", MICRO_PRETRAIN)])
+    folder = exp.run_dir("pretrain/base")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["params"] == MICRO_PRETRAIN and config["stage"] == "pretrain"
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert {r["kind"] for r in records} == {"train", "eval"}
+    assert (folder / "model" / "config.json").is_file() and (folder / "model" / "tokenizer.json").is_file()
+
+
+def test_gpu_fan_out_runs_each_job_in_its_own_pinned_process(exp, monkeypatch):
+    """The multi-GPU path on a CPU machine: worker processes, per-job logs, failures reported, others finish."""
+    from undo.launch import _run_on_gpus
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    jobs = [Job("pretrain", "a", MICRO_PRETRAIN), Job("pretrain", "b", {**MICRO_PRETRAIN, "mix": {"xx": 1.0}}),
+            Job("pretrain", "c", MICRO_PRETRAIN)]
+    failures = _run_on_gpus(exp, jobs, gpus=["", ""], wandb="off")  # "" pins the worker to no GPU
+    assert [ref for ref, _ in failures] == ["pretrain/b"]
+    assert "unknown domain 'xx'" in failures[0][1]
+    assert is_done(exp.run_dir("pretrain/a")) and is_done(exp.run_dir("pretrain/c"))
+    assert (exp.root / "pretrain" / ".logs" / "a.log").is_file()
