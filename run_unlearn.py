@@ -1,0 +1,77 @@
+"""Unlearn the base model: GradDiff, MaxEnt and RMU over learning-rate grids, plus SAM and RepNoise variants.
+
+    python run_unlearn.py                                  # embedded language grid, CPU-sized
+    python run_unlearn.py --setting language --scale paper
+
+Afterwards each method's teacher is selected (strongest forgetting with retain CE within 5% of the base)
+and recorded in outputs/<setting>/<scale>/unlearn/selected.json.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from undo.cli import guarded, run_stage
+from undo.launch import Job
+
+
+def sweep(method: str, lrs: list[float], steps: int, args: dict | None = None, sam_rho: float = 0.0,
+          repnoise: dict | None = None, tag: str = "", **common) -> list[Job]:
+    jobs = []
+    for lr in lrs:
+        params = {"method": method, "args": args or {}, **common,
+                  "optim": {"lr": lr, "steps": steps, "sam_rho": sam_rho}}
+        if repnoise:
+            params["repnoise"] = repnoise
+        jobs.append(Job("unlearn", f"{method}{tag}-lr{lr:g}", params))
+    return jobs
+
+
+EMBEDDED = dict(batch_size=16, eval_every=15, seed=0)
+# The tiny model's residual stream has a norm of ~20 at layer 2, so the steering target is scaled to match.
+EMBEDDED_RMU = {"layer": 2, "trainable_layers": [1, 2], "steering_coef": 30.0, "retain_weight": 1.0}
+
+PAPER = dict(batch_size=4, eval_every=25, seed=0)
+PAPER_LRS = [1e-5, 2e-5, 3e-5, 4e-5, 5e-5, 6e-5, 7e-5, 8e-5]
+PAPER_RMU = {"layer": 10, "trainable_layers": [5, 6, 7, 8, 9, 10], "steering_coef": 6.5, "retain_weight": 1.0}
+REPNOISE_GRID = [(0.1, 1e-4), (0.1, 1e-3), (0.5, 1e-2), (0.5, 0.1), (1, 0.1), (1, 1), (2, 2), (4, 4)]
+
+GRIDS = {
+    ("language", "embedded"): [
+        *sweep("graddiff", [1e-4, 3e-4], 30, **EMBEDDED),
+        *sweep("maxent", [3e-4, 1e-3], 30, **EMBEDDED),
+        *sweep("rmu", [3e-3, 1e-2], 45, EMBEDDED_RMU, **EMBEDDED),
+        *sweep("maxent", [1e-3], 30, sam_rho=0.01, tag="-sam", **EMBEDDED),
+        *sweep("maxent", [1e-3], 30, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **EMBEDDED),
+    ],
+    ("language", "paper"): [
+        *sweep("graddiff", PAPER_LRS, 100, **PAPER),
+        *sweep("maxent", PAPER_LRS, 100, **PAPER),
+        *sweep("rmu", PAPER_LRS, 500, PAPER_RMU, **PAPER),
+        *sweep("maxent", [3e-5], 100, sam_rho=0.01, tag="-sam", **PAPER),
+        *[job for alpha, beta in REPNOISE_GRID
+          for job in sweep("maxent", [3e-5], 100, repnoise={"alpha": alpha, "beta": beta},
+                           tag=f"-repnoise-a{alpha:g}-b{beta:g}", **PAPER)],
+    ],
+}
+
+
+def select_teachers(exp) -> None:
+    """Resolve and print each method's selected teacher (written to unlearn/selected.json)."""
+    from undo.errors import UserError
+    from undo.selection import SELECTED, resolve
+
+    methods = sorted({exp.summary(ref)["method"] for ref in exp.finished_runs("unlearn")})
+    for method in methods:
+        try:
+            print(f"selected {method}: {resolve(exp, f'unlearn/{SELECTED}{method}')}")
+        except UserError as err:
+            print(f"no teacher for {method}: {err}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(__doc__.splitlines()[0], GRIDS, argv, after=select_teachers)
+
+
+if __name__ == "__main__":
+    guarded(lambda: main(sys.argv[1:]))

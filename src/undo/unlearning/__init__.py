@@ -1,0 +1,29 @@
+"""Unlearning methods, each an objective over a forget batch and a retain batch, registered by name."""
+
+from __future__ import annotations
+
+from undo.errors import UserError
+from undo.unlearning.graddiff import GradDiff
+from undo.unlearning.maxent import MaxEnt
+from undo.unlearning.repnoise import WithRepNoise
+from undo.unlearning.rmu import RMU
+
+METHODS = {"graddiff": GradDiff, "maxent": MaxEnt, "rmu": RMU}
+
+
+def make_objective(method: str, model, args: dict, seed: int = 0, repnoise: dict | None = None):
+    """The method's objective for `model`; `repnoise` {alpha, beta} adds the RepNoise terms on top."""
+    if method not in METHODS:
+        raise UserError(f"unknown unlearning method {method!r}: choose one of {sorted(METHODS)}")
+    try:
+        objective = METHODS[method](model, seed=seed, **args)
+    except TypeError as err:
+        raise UserError(f"bad arguments for {method}: {err}") from None
+    if repnoise:
+        objective = WithRepNoise(objective, model, seed=seed, **repnoise)
+    return objective
+
+
+def variant(method: str, sam_rho: float = 0.0, repnoise: dict | None = None) -> str:
+    """The name a sweep is grouped under for teacher selection, e.g. "maxent+sam"."""
+    return method + ("+sam" if sam_rho else "") + ("+repnoise" if repnoise else "")

@@ -1,0 +1,44 @@
+"""Maximum entropy: push the forget-token predictions towards the uniform distribution."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from undo import losses
+from undo.errors import UserError
+from undo.train import Objective
+
+
+class MaxEnt(Objective):
+    """L = forget_weight * KL(U || p) on forget tokens + retain_weight * retain term.
+
+    retain="ce": CE on retain text (language, arithmetic); retain="kl": KL(p_frozen || p) against a frozen
+    copy of the starting model (the WMDP form)."""
+
+    streams = ("forget", "retain")
+
+    def __init__(self, model, seed: int = 0, forget_weight: float = 1.0, retain_weight: float = 1.0,
+                 retain: str = "ce"):
+        if retain not in ("ce", "kl"):
+            raise UserError(f"MaxEnt retain term must be 'ce' or 'kl', got {retain!r}")
+        self.forget_weight = forget_weight
+        self.retain_weight = retain_weight
+        self.retain = retain
+        if retain == "kl":
+            self.frozen = copy.deepcopy(model)
+            self.frozen_streams = ("retain",)
+
+    def __call__(self, model, batch):
+        forget, retain = batch["forget"], batch["retain"]
+        forget_kl = losses.kl_uniform(model(input_ids=forget["input_ids"]).logits, forget["loss_mask"])
+        logits = model(input_ids=retain["input_ids"]).logits
+        if self.retain == "ce":
+            retain_loss = losses.cross_entropy(logits, retain["input_ids"], retain["loss_mask"])
+        else:
+            with torch.no_grad():
+                reference = self.frozen(input_ids=retain["input_ids"]).logits
+            retain_loss = losses.forward_kl(reference, logits, retain["loss_mask"])
+        loss = self.forget_weight * forget_kl + self.retain_weight * retain_loss
+        return loss, {"forget_kl_uniform": forget_kl.item(), f"retain_{self.retain}": retain_loss.item()}

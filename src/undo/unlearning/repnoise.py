@@ -1,0 +1,74 @@
+"""RepNoise, as an add-on to another method: make forget representations look like Gaussian noise and keep
+every layer's logit-lens prediction of forget text bad."""
+
+from __future__ import annotations
+
+import torch
+
+from undo import losses
+from undo.train import Objective
+from undo.unlearning.rmu import decoder_layers
+
+
+class WithRepNoise(Objective):
+    """L = base loss + beta * MMD(forget MLP activations, N(0, I)) - alpha * log(logit-lens forget CE + 1).
+
+    The MLP hooks are registered once, at construction, and removed by `close`."""
+
+    streams = ("forget", "retain")
+
+    def __init__(self, base: Objective, model, alpha: float, beta: float, seed: int = 0, max_rows: int = 256):
+        self.base = base
+        self.frozen, self.frozen_streams = base.frozen, base.frozen_streams
+        self.alpha, self.beta, self.max_rows = alpha, beta, max_rows
+        self.generator = torch.Generator().manual_seed(seed)
+        self._activations: list[torch.Tensor] = []
+        self._capturing = False
+        self._handles = [layer.mlp.register_forward_hook(self._hook) for layer in decoder_layers(model)]
+
+    def _hook(self, module, inputs, output):
+        if self._capturing:
+            self._activations.append(output)
+
+    def trainable(self, model):
+        return self.base.trainable(model)
+
+    def __call__(self, model, batch):
+        loss, logs = self.base(model, batch)
+        forget = batch["forget"]
+        self._activations = []
+        self._capturing = True
+        try:
+            out = model(input_ids=forget["input_ids"], output_hidden_states=True)
+        finally:
+            self._capturing = False
+        mmd = torch.stack([self._mmd_to_noise(a, forget["loss_mask"]) for a in self._activations]).mean()
+        lens_ce = self._logit_lens_ce(model, out, forget)
+        loss = loss + self.beta * mmd - self.alpha * torch.log(lens_ce + 1)
+        return loss, {**logs, "mmd": mmd.item(), "lens_ce": lens_ce.item()}
+
+    def _mmd_to_noise(self, activations: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        rows = activations[mask]
+        keep = torch.randperm(len(rows), generator=self.generator)[: self.max_rows].to(rows.device)
+        rows = rows[keep]
+        noise = torch.randn(rows.shape, generator=self.generator).to(rows.device, rows.dtype)
+        return losses.gaussian_mmd(rows, noise)
+
+    def _logit_lens_ce(self, model, out, forget) -> torch.Tensor:
+        """Mean forget CE of every layer's residual stream read through the final norm and output layer."""
+        inner = getattr(model, "module", model)
+        cap = inner.config.final_logit_softcapping
+        per_layer = []
+        for hidden in out.hidden_states[1:-1]:
+            logits = inner.lm_head(inner.get_decoder().norm(hidden))
+            if cap:
+                logits = cap * torch.tanh(logits / cap)
+            per_layer.append(losses.cross_entropy(logits, forget["input_ids"], forget["loss_mask"]))
+        per_layer.append(losses.cross_entropy(out.logits, forget["input_ids"], forget["loss_mask"]))
+        return torch.stack(per_layer).mean()
+
+    def close(self):
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self.base.close()
