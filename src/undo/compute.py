@@ -1,0 +1,17 @@
+"""Compute accounting: a run's FLOPs as a percentage of the data-filtered oracle's pretraining FLOPs."""
+
+from __future__ import annotations
+
+ORACLE = "pretrain/oracle"
+
+
+def training_flops(n_params: int, tokens: int, frozen_params: int = 0, frozen_tokens: int = 0) -> float:
+    """6N per token through a trained model (forward + backward), 2N per token through a forward-only one."""
+    return 6.0 * n_params * tokens + 2.0 * frozen_params * frozen_tokens
+
+
+def percent_of_oracle(exp, flops: float) -> float | None:
+    """None when the oracle has not been pretrained in this output tree."""
+    if ORACLE not in exp.finished_runs("pretrain"):
+        return None
+    return 100.0 * flops / exp.summary(ORACLE)["flops"]

@@ -1,0 +1,102 @@
+"""Distillation and UNDO: shrink-and-perturb, the stop rule, and clear errors for bad inputs."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from undo.errors import UserError
+from undo.launch import Job, launch
+from undo.models import build_model, save_model, unique_parameters
+from undo.noise import shrink_and_perturb
+from undo.stopping import retain_recovered
+
+
+def test_noise_alpha_zero_is_the_identity(micro_model):
+    before = copy.deepcopy(micro_model)
+    shrink_and_perturb(micro_model, alpha=0.0, beta=0.1, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(micro_model.parameters(), before.parameters()))
+
+
+def test_noise_alpha_one_beta_zero_zeroes_everything(micro_model):
+    shrink_and_perturb(micro_model, alpha=1.0, beta=0.0, seed=0)
+    assert all(not p.any() for p in micro_model.parameters())
+
+
+def test_one_dimensional_weights_are_only_shrunk_and_matrices_get_xavier_noise(micro_model):
+    before = {id(p): p.detach().clone() for p in unique_parameters(micro_model)}
+    alpha, beta = 0.6, 0.5
+    shrink_and_perturb(micro_model, alpha, beta, seed=1)
+    for p in unique_parameters(micro_model):
+        shrunk = (1 - alpha) * before[id(p)]
+        if p.ndim == 1:
+            assert torch.allclose(p, shrunk)
+        else:
+            noise = (p - shrunk) / (alpha * beta)
+            fan_out, fan_in = p.shape
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            assert noise.abs().max() <= bound * (1 + 1e-4)
+            assert noise.abs().max() > 0.9 * bound  # really uniform on the xavier interval
+            assert abs(noise.mean().item()) < 0.1 * bound
+
+
+def test_tied_embedding_is_noised_once(micro_model):
+    assert micro_model.lm_head.weight is micro_model.model.embed_tokens.weight
+    before = micro_model.lm_head.weight.detach().clone()
+    shrink_and_perturb(micro_model, alpha=0.5, beta=0.0, seed=0)
+    assert torch.allclose(micro_model.lm_head.weight, 0.5 * before)  # shrunk once, not twice
+
+
+@pytest.mark.parametrize("alpha, beta", [(-0.1, 0.1), (1.5, 0.1), (0.5, 2.0)])
+def test_noise_rejects_strengths_outside_unit_interval(micro_model, alpha, beta):
+    with pytest.raises(UserError, match="must be in \\[0, 1\\]"):
+        shrink_and_perturb(micro_model, alpha, beta, seed=0)
+
+
+def test_stop_rule_on_synthetic_metrics():
+    language = retain_recovered("en_ce", teacher_value=4.0, higher_is_better=False, tolerance=0.05)
+    assert not language({"en_ce": 4.25}) and language({"en_ce": 4.19})
+    arithmetic = retain_recovered("addsub_acc", teacher_value=0.9, higher_is_better=True, tolerance=0.05)
+    assert not arithmetic({"addsub_acc": 0.84}) and arithmetic({"addsub_acc": 0.86})
+
+
+def micro_teacher(exp, name="unlearn/teacher", vocab_tokenizer=None):
+    """Plant a finished run holding a micro model, as a stand-in for an unlearned teacher."""
+    model = build_model("micro", vocab_tokenizer or exp.tokenizer, seed=0)
+    folder = exp.run_dir(name)
+    save_model(model, vocab_tokenizer or exp.tokenizer, folder / "model")
+    (folder / "summary.json").write_text('{"metrics": {"en_ce": 7.6, "ko_ce": 7.6}, "method": "maxent", "flops": 1}')
+    (folder / "DONE").write_text("")
+
+
+RECIPE = {"mix": {"en": 0.5, "ko": 0.5}, "batch_size": 2, "eval_every": 2, "optim": {"lr": 1e-3, "steps": 2}}
+
+
+def test_undo_run_records_teacher_and_cost(exp):
+    micro_teacher(exp)
+    assert launch(exp, [Job("distill", "undo", {"kind": "undo", "teacher": "unlearn/teacher", "alpha": 0.5,
+                                                "beta": 0.1, **RECIPE})]) == 0
+    summary = exp.summary("distill/undo")
+    assert summary["teacher"] == "unlearn/teacher" and summary["role"] == "undo" and summary["alpha"] == 0.5
+    assert summary["flops"] == 6 * summary["n_params"] * summary["tokens"] + 2 * summary["n_params"] * summary["frozen_tokens"]
+
+
+def test_distill_bad_inputs_fail_with_one_clear_line(exp, monkeypatch):
+    micro_teacher(exp)
+    jobs = [
+        Job("distill", "missing", {"kind": "full", "teacher": "unlearn/nonexistent", **RECIPE}),
+        Job("distill", "alpha", {"kind": "undo", "teacher": "unlearn/teacher", "alpha": 1.5, "beta": 0.1, **RECIPE}),
+        Job("distill", "vocab", {"kind": "match", "teacher": "unlearn/teacher", "student": "unlearn/small", **RECIPE}),
+    ]
+    small = build_model("micro", exp.tokenizer, seed=0)
+    small.resize_token_embeddings(1024)
+    save_model(small, exp.tokenizer, exp.run_dir("unlearn/small") / "model")
+    (exp.run_dir("unlearn/small") / "DONE").write_text("")
+    assert launch(exp, jobs) == 3
+    errors = {job.name: (exp.run_dir(job.ref).with_name(f".{job.name}.failed") / "ERROR").read_text() for job in jobs}
+    assert "no finished run 'unlearn/nonexistent'" in errors["missing"]
+    assert "UNDO alpha must be in [0, 1], got 1.5" in errors["alpha"]
+    assert "vocabulary of 2048 tokens but the student has 1024" in errors["vocab"]
