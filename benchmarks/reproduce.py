@@ -1,0 +1,64 @@
+"""Reproduce the embedded result over several seeds: robustness per model with its spread, and stage times.
+
+    uv run python benchmarks/reproduce.py --seeds 0 1 2 [--out outputs/reproduce] [--scale embedded]
+
+Each seed is a whole replicate (`run_all.py --seed S`): its own pretraining, unlearning, distillation and
+attacks, in <out>/seed-S. Finished replicates are reused, so the script can be stopped and resumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import run_all  # noqa: E402
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} (n={len(values)})"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--out", default="outputs/reproduce")
+    p.add_argument("--scale", default="embedded")
+    args = p.parse_args()
+    robustness, timings = defaultdict(lambda: defaultdict(list)), defaultdict(list)
+    budgets = None
+    for seed in args.seeds:
+        out = Path(args.out) / f"seed-{seed}"
+        code = run_all.main(["--scale", args.scale, "--seed", str(seed), "--out", str(out), "--wandb", "off"])
+        if code:
+            print(f"seed {seed} failed with exit code {code}")
+            return code
+        results_dir = out / "language" / args.scale / "results"
+        results = json.loads((results_dir / "results.json").read_text())
+        budgets = results["budgets"]
+        for model in results["models"]:
+            for budget, value in model.get("robustness", {}).get("per_budget", {}).items():
+                if value is not None:
+                    robustness[model["name"]][int(budget)].append(value)
+        for stage, seconds in json.loads((results_dir / "timings.json").read_text()).items():
+            timings[stage].append(seconds)
+    print(f"\nrobustness over seeds {args.seeds} (mean ± std)")
+    print(f"| model | " + " | ".join(f"@{b} steps" for b in budgets[1:]) + " |")
+    print("|---" * len(budgets) + "|")
+    for name, per_budget in robustness.items():
+        print(f"| {name} | " + " | ".join(spread(per_budget.get(b, [])) for b in budgets[1:]) + " |")
+    print("\nwall time per stage (s): " + ", ".join(f"{s} {spread(v)}" for s, v in timings.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Results from the output tree: the strongest attack per budget, robustness, compute, tables and results.json.
+
+results.json is a stable contract: {"setting", "scale", "budgets", "models": [...]}, one entry per finished
+model with name, stage, role, method, alpha, metrics {retain, forget, <every named metric>}, and where the model
+was attacked: attack {budget: {forget, lr}}, robustness {headline, per_budget}, compute_pct.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from undo.selection import SELECTED, resolve
+
+MODEL_STAGES = ("pretrain", "unlearn", "distill")
+ORACLE = "pretrain/oracle"
+DEFAULT_TEACHER = f"unlearn/{SELECTED}maxent"
+
+
+def best_attack(attacks: list[dict], metric: str, higher_is_better: bool) -> dict[int, dict]:
+    """Per step, the attacker's best forget performance over the learning-rate grid and the lr reaching it.
+
+    attacks: [{"lr": lr, "curve": [{"step": s, metric: value}, ...]}, ...]. The attacker wants the forget
+    performance back: the lowest CE, or the highest accuracy."""
+    best: dict[int, dict] = {}
+    for attack in attacks:
+        for point in attack["curve"]:
+            step, value = point["step"], point[metric]
+            current = best.get(step)
+            better = current is None or (value > current["forget"] if higher_is_better else value < current["forget"])
+            if better:
+                best[step] = {"forget": value, "lr": attack["lr"]}
+    return dict(sorted(best.items()))
+
+
+def robustness(forget_model: float, forget_unlearned: float, forget_oracle: float) -> float | None:
+    """(F(model) - F(unlearn-only)) / (F(oracle) - F(unlearn-only)): 0 = as weak as unlearning alone, 1 = as
+    robust as data filtering. None when oracle and unlearned model are indistinguishable."""
+    gap = forget_oracle - forget_unlearned
+    if abs(gap) < 1e-12:
+        return None
+    return (forget_model - forget_unlearned) / gap
+
+
+def reference_unlearned(entry: dict) -> str:
+    """Which unlearn-only model a robustness score is measured against."""
+    if entry["role"] == "unlearned":
+        return entry["name"]
+    if entry["role"] in ("distilled", "undo") and entry.get("teacher", "").startswith("unlearn/"):
+        return entry["teacher"]
+    return DEFAULT_TEACHER
+
+
+def train_curve(metrics_file) -> list[dict]:
+    """[(step, training loss)] from a run's JSONL records: for distillation the loss is the KL to the teacher."""
+    rows = [json.loads(line) for line in open(metrics_file)]
+    return [{"step": r["step"], "kl": r["loss"]} for r in rows if r.get("kind") == "train"]
+
+
+def collect(exp) -> dict:
+    setting = exp.setting
+    retain, forget = setting.retain_metric, setting.forget_metric
+    attacks = defaultdict(list)
+    for ref in exp.finished_runs("relearn"):
+        summary = exp.summary(ref)
+        attacks[summary["target"]].append({"lr": summary["lr"], "curve": summary["curve"], "run": ref})
+    entries = []
+    for stage in MODEL_STAGES:
+        for ref in exp.finished_runs(stage):
+            summary = exp.summary(ref)
+            metrics = summary["metrics"]
+            entry = {
+                "name": ref, "stage": stage, "role": summary.get("role", stage), "method": summary.get("method"),
+                "alpha": summary.get("alpha"), "beta": summary.get("beta"), "seed": summary.get("seed"),
+                "teacher": summary.get("teacher"), "steps": summary["steps"],
+                "metrics": {"retain": metrics[retain], "forget": metrics[forget], **metrics},
+                "compute_pct": summary.get("compute_pct"),
+            }
+            if entry["role"] == "matched":
+                entry["kl_curve"] = train_curve(exp.finished(ref) / "metrics.jsonl")
+            if ref in attacks:
+                entry["attack"] = {str(s): v for s, v in
+                                   best_attack(attacks[ref], forget, setting.higher_is_better).items()}
+                entry["attack_runs"] = len(attacks[ref])
+            entries.append(entry)
+    by_name = {e["name"]: e for e in entries}
+    budgets = [b for b in exp.scale.attack_budgets]
+    for entry in entries:
+        if "attack" not in entry:
+            continue
+        try:
+            reference = by_name.get(resolve(exp, reference_unlearned(entry)))
+        except Exception:  # no unlearned model of that method yet
+            reference = None
+        oracle = by_name.get(ORACLE)
+        if reference is None or oracle is None or "attack" not in reference or "attack" not in oracle:
+            continue
+        per_budget = {}
+        for step in entry["attack"]:
+            if step in reference["attack"] and step in oracle["attack"]:
+                per_budget[step] = robustness(entry["attack"][step]["forget"], reference["attack"][step]["forget"],
+                                              oracle["attack"][step]["forget"])
+        entry["robustness"] = {"reference": reference["name"], "headline_budget": budgets[1],
+                               "headline": per_budget.get(str(budgets[1])), "per_budget": per_budget}
+    return {"setting": setting.name, "scale": exp.scale.name, "retain_metric": retain, "forget_metric": forget,
+            "budgets": budgets, "models": entries}
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def budget_value(entry: dict, budget: int, key: str = "forget"):
+    point = entry.get("attack", {}).get(str(budget))
+    return None if point is None else point[key]
+
+
+def markdown(results: dict) -> str:
+    budgets = results["budgets"]
+    retain, forget = results["retain_metric"], results["forget_metric"]
+    head = (f"| model | role | method | alpha | steps | {retain} | {forget} | "
+            + " | ".join(f"{forget} @{b}" for b in budgets) + " | "
+            + " | ".join(f"robust @{b}" for b in budgets[1:]) + " | compute % |")
+    lines = [f"# Results: {results['setting']} / {results['scale']}", "",
+             f"Forget metric after the strongest relearning attack (best learning rate per step budget); robustness"
+             f" = (F - F_unlearned) / (F_oracle - F_unlearned). Compute = FLOPs as % of the oracle's pretraining.",
+             "", head, "|---" * (head.count("|") - 1) + "|"]
+    for e in results["models"]:
+        rob = e.get("robustness", {}).get("per_budget", {})
+        lines.append(
+            f"| {e['name']} | {e['role']} | {e['method'] or ''} | {_fmt(e['alpha'], 2) if e['alpha'] is not None else ''}"
+            f" | {e['steps']} | {_fmt(e['metrics']['retain'])} | {_fmt(e['metrics']['forget'])} | "
+            + " | ".join(_fmt(budget_value(e, b)) for b in budgets) + " | "
+            + " | ".join(_fmt(rob.get(str(b)), 2) for b in budgets[1:])
+            + f" | {_fmt(e['compute_pct'], 1)} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(exp, results: dict) -> dict:
+    """Write results.json and results.md under outputs/<setting>/<scale>/results/; returns their paths."""
+    folder = exp.root / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"json": folder / "results.json", "markdown": folder / "results.md"}
+    paths["json"].write_text(json.dumps(results, indent=1) + "\n")
+    paths["markdown"].write_text(markdown(results))
+    return paths
+
+
+def ce_table(exp, refs: list[str]) -> str:
+    """A markdown table of each run's validation CE per domain."""
+    domains = exp.domains
+    lines = ["| run | " + " | ".join(f"{d} CE" for d in domains) + " |", "|---" * (len(domains) + 1) + "|"]
+    for ref in refs:
+        metrics = exp.summary(ref)["metrics"]
+        lines.append(f"| {ref} | " + " | ".join(f"{metrics[f'{d}_ce']:.3f}" for d in domains) + " |")
+    return "\n".join(lines)

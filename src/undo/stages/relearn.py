@@ -1,0 +1,39 @@
+"""Relearning attack: finetune a model with plain next-token CE on forget data at a constant learning rate and
+record how fast the forget metric comes back."""
+
+from __future__ import annotations
+
+from undo.evaluate import ce_metrics
+from undo.models import load_model
+from undo.objectives import LanguageModeling
+from undo.selection import resolve
+from undo.stages.common import fit, mixture, save, summarize
+
+
+def run(exp, run, tracker, params: dict) -> dict:
+    """params: model (run ref), lr, steps, batch_size, grad_accum, eval_every, mix (default: forget domain
+    only; the mixed-data attack adds the retain domain), seed, save_model (default False)."""
+    setting = exp.setting
+    target = resolve(exp, params["model"])
+    model = load_model(exp.finished(target) / "model")
+    seed = params.get("seed", 0)
+    data = mixture(exp, params.get("mix", {setting.forget: 1.0}), params["batch_size"], seed)
+    validation = exp.validation()
+    forget_only = {setting.forget: validation[setting.forget]}
+
+    def evaluate(m):  # the attack's curve: forget metric only, cheap enough to run every few steps
+        return ce_metrics(m, forget_only, exp.accelerator, exp.scale.eval_batch_size)
+
+    optim = {"lr": params["lr"], "steps": params["steps"], "weight_decay": params.get("weight_decay", 0.0),
+             "grad_accum": params.get("grad_accum", 1)}
+    result = fit(exp, tracker, model, LanguageModeling(), {"train": data}, {**params, "optim": optim},
+                 evaluate=evaluate, desc=f"relearn/{run.final.name}")
+    retain = ce_metrics(model, {setting.retain: validation[setting.retain]}, exp.accelerator,
+                        exp.scale.eval_batch_size)
+    if params.get("save_model", False):
+        save(exp, run, model)
+    curve = [{"step": e["step"], setting.forget_metric: e[setting.forget_metric]} for e in result.evals]
+    summary = summarize(result, model, role="attack", target=target, target_ref=params["model"], lr=params["lr"],
+                        curve=curve, epochs=data.epochs())
+    summary["metrics"].update(retain)
+    return summary
