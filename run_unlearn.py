@@ -27,7 +27,7 @@ def sweep(method: str, lrs: list[float], steps: int, args: dict | None = None, s
     return jobs
 
 
-EMBEDDED = dict(batch_size=16, eval_every=15, seed=0)
+EMBEDDED = dict(batch_size=16, eval_every=10, seed=0)
 # The tiny model's residual stream has a norm of ~20 at layer 2, so the steering target is scaled to match.
 EMBEDDED_RMU = {"layer": 2, "trainable_layers": [1, 2], "steering_coef": 30.0, "retain_weight": 1.0}
 
@@ -38,11 +38,11 @@ REPNOISE_GRID = [(0.1, 1e-4), (0.1, 1e-3), (0.5, 1e-2), (0.5, 0.1), (1, 0.1), (1
 
 GRIDS = {
     ("language", "embedded"): [
-        *sweep("graddiff", [1e-4, 3e-4], 30, **EMBEDDED),
-        *sweep("maxent", [3e-4, 1e-3], 30, **EMBEDDED),
-        *sweep("rmu", [3e-3, 1e-2], 45, EMBEDDED_RMU, **EMBEDDED),
-        *sweep("maxent", [1e-3], 30, sam_rho=0.01, tag="-sam", **EMBEDDED),
-        *sweep("maxent", [1e-3], 30, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **EMBEDDED),
+        *sweep("graddiff", [1e-4, 2e-4], 20, **EMBEDDED),
+        *sweep("maxent", [3e-4, 1e-3], 20, **EMBEDDED),
+        *sweep("rmu", [3e-3, 1e-2], 40, EMBEDDED_RMU, **EMBEDDED),
+        *sweep("maxent", [1e-3], 20, sam_rho=0.01, tag="-sam", **EMBEDDED),
+        *sweep("maxent", [1e-3], 20, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **EMBEDDED),
     ],
     ("language", "paper"): [
         *sweep("graddiff", PAPER_LRS, 100, **PAPER),

@@ -106,7 +106,7 @@ def test_variant_names():
 def test_bad_unlearning_inputs_are_clear_errors(exp, micro_model, accelerator):
     with pytest.raises(UserError, match="unknown unlearning method 'forgetall'"):
         make_objective("forgetall", micro_model, {})
-    with pytest.raises(UserError, match="RMU layer 7 is outside the model, whose layers are 0..1"):
+    with pytest.raises(UserError, match="RMU layer 7 is outside the model, whose layers are 0..3"):
         make_objective("rmu", micro_model, {"layer": 7})
     objective = make_objective("maxent", micro_model, {})
     with pytest.raises(UserError, match=r"needs the data streams \['forget', 'retain'\], missing \['retain'\]"):

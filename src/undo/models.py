@@ -43,8 +43,8 @@ PRESETS = {
         num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, head_dim=32, hidden_size=128,
         intermediate_size=512, query_pre_attn_scalar=32, max_position_embeddings=512,
     ),
-    "micro": dict(
-        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=16, hidden_size=32,
+    "micro": dict(  # as many layers as tiny, so the embedded grids (RMU layers) also fit the smoke scale
+        num_hidden_layers=4, num_attention_heads=2, num_key_value_heads=1, head_dim=16, hidden_size=32,
         intermediate_size=64, query_pre_attn_scalar=16, max_position_embeddings=256,
     ),
 }

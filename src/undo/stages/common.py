@@ -12,9 +12,9 @@ def mixture(exp, weights: dict[str, float], batch_size: int, seed: int) -> Mixtu
     return Mixture({d: exp.blocks(d, "train") for d in weights}, weights, batch_size, seed)
 
 
-def evaluator(exp):
-    """Validation CE of every domain of the setting."""
-    validation = exp.validation()
+def evaluator(exp, domains: list[str] | None = None):
+    """Validation CE of the given domains (default: every domain of the setting)."""
+    validation = {d: blocks for d, blocks in exp.validation().items() if domains is None or d in domains}
     return lambda model: ce_metrics(model, validation, exp.accelerator, exp.scale.eval_batch_size)
 
 
@@ -27,9 +27,11 @@ def fit(exp, tracker, model, objective, streams: dict, params: dict, *, stop=Non
     )
 
 
-def summarize(result: TrainResult, model, **extra) -> dict:
-    """What later stages and the report read: final metrics, cost, and anything stage-specific."""
-    metrics = {k: v for k, v in result.last_eval.items() if k not in ("step", "kind", "tokens", "flops")}
+def summarize(result: TrainResult, model, metrics: dict | None = None, **extra) -> dict:
+    """What later stages and the report read: final metrics (default: the last evaluation), cost, and anything
+    stage-specific."""
+    if metrics is None:
+        metrics = {k: v for k, v in result.last_eval.items() if k not in ("step", "kind", "tokens", "flops")}
     return {
         "metrics": metrics,
         "steps": result.steps,

@@ -11,7 +11,7 @@ from undo.models import build_like, load_model
 from undo.noise import shrink_and_perturb
 from undo.objectives import Distillation
 from undo.selection import resolve
-from undo.stages.common import fit, mixture, save, summarize
+from undo.stages.common import evaluator, fit, mixture, save, summarize
 from undo.stopping import retain_recovered
 
 ROLES = {"full": "distilled", "undo": "undo", "match": "matched"}
@@ -45,12 +45,14 @@ def run(exp, run, tracker, params: dict) -> dict:
         stop = retain_recovered(setting.retain_metric, teacher_summary["metrics"][setting.retain_metric],
                                 setting.higher_is_better, params["tolerance"])
     data = mixture(exp, params["mix"], params["batch_size"], seed)
+    # The stop rule needs the retain metric only; every domain is measured once at the end.
     result = fit(exp, tracker, student, Distillation(teacher), {"train": data}, params, stop=stop,
-                 desc=f"distill/{run.final.name}")
+                 evaluate=evaluator(exp, [setting.retain]), desc=f"distill/{run.final.name}")
     save(exp, run, student)
+    metrics = evaluator(exp)(exp.accelerator.unwrap_model(student))
     method = teacher_summary.get("method", teacher_summary.get("role"))
     return summarize(
-        result, student, role=ROLES[kind], kind=kind, teacher=teacher_ref, method=method,
+        result, student, metrics, role=ROLES[kind], kind=kind, teacher=teacher_ref, method=method,
         student_init=params.get("student", "random") if kind != "undo" else "noised-teacher",
         alpha=params.get("alpha"), beta=params.get("beta"), seed=seed,
         teacher_metrics=teacher_summary["metrics"], compute_pct=percent_of_oracle(exp, result.flops),

@@ -3,11 +3,10 @@ record how fast the forget metric comes back."""
 
 from __future__ import annotations
 
-from undo.evaluate import ce_metrics
 from undo.models import load_model
 from undo.objectives import LanguageModeling
 from undo.selection import resolve
-from undo.stages.common import fit, mixture, save, summarize
+from undo.stages.common import evaluator, fit, mixture, save, summarize
 
 
 def run(exp, run, tracker, params: dict) -> dict:
@@ -18,18 +17,12 @@ def run(exp, run, tracker, params: dict) -> dict:
     model = load_model(exp.finished(target) / "model")
     seed = params.get("seed", 0)
     data = mixture(exp, params.get("mix", {setting.forget: 1.0}), params["batch_size"], seed)
-    validation = exp.validation()
-    forget_only = {setting.forget: validation[setting.forget]}
-
-    def evaluate(m):  # the attack's curve: forget metric only, cheap enough to run every few steps
-        return ce_metrics(m, forget_only, exp.accelerator, exp.scale.eval_batch_size)
-
     optim = {"lr": params["lr"], "steps": params["steps"], "weight_decay": params.get("weight_decay", 0.0),
              "grad_accum": params.get("grad_accum", 1)}
+    # The attack's curve needs the forget metric only, often; the retain metric is measured once at the end.
     result = fit(exp, tracker, model, LanguageModeling(), {"train": data}, {**params, "optim": optim},
-                 evaluate=evaluate, desc=f"relearn/{run.final.name}")
-    retain = ce_metrics(model, {setting.retain: validation[setting.retain]}, exp.accelerator,
-                        exp.scale.eval_batch_size)
+                 evaluate=evaluator(exp, [setting.forget]), desc=f"relearn/{run.final.name}")
+    retain = evaluator(exp, [setting.retain])(model)
     if params.get("save_model", False):
         save(exp, run, model)
     curve = [{"step": e["step"], setting.forget_metric: e[setting.forget_metric]} for e in result.evals]
