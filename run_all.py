@@ -22,8 +22,14 @@ import run_unlearn
 from undo.cli import guarded, parser
 from undo.experiment import Experiment
 
-STAGES = [("prepare", run_prepare), ("pretrain", run_pretrain), ("unlearn", run_unlearn),
-          ("distill", run_distill), ("relearn", run_relearn), ("eval", run_eval)]
+STAGES = [
+    ("prepare", run_prepare),
+    ("pretrain", run_pretrain),
+    ("unlearn", run_unlearn),
+    ("distill", run_distill),
+    ("relearn", run_relearn),
+    ("eval", run_eval),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,8 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         if code:
             print(f"stage {name} failed (exit code {code}); fix it and rerun: finished runs are kept")
             return code
-    print("\nwall time per stage: " + ", ".join(f"{n} {s:.0f}s" for n, s in timings)
-          + f"; total {sum(s for _, s in timings):.0f}s")
+    print(
+        "\nwall time per stage: "
+        + ", ".join(f"{n} {s:.0f}s" for n, s in timings)
+        + f"; total {sum(s for _, s in timings):.0f}s"
+    )
     exp = Experiment(args.setting, args.scale, args.out)
     (exp.root / "results" / "timings.json").write_text(json.dumps(dict(timings), indent=1) + "\n")
     return 0

@@ -15,35 +15,75 @@ from undo.launch import Job
 METHODS = ("graddiff", "maxent", "rmu")
 
 
-def distill_grid(recipe: dict, alphas: list[float], seeds: list[int], beta: float, match_steps: int,
-                 undo_teacher: str = "maxent") -> list[Job]:
+def distill_grid(
+    recipe: dict,
+    alphas: list[float],
+    seeds: list[int],
+    beta: float,
+    match_steps: int,
+    undo_teacher: str = "maxent",
+) -> list[Job]:
     """Full distillation per method and UNDO per (alpha, seed), each until the student's retain metric is within
     5% of its teacher's (or the step cap); the two oracle-matching students for the same fixed number of steps."""
     stop = {"tolerance": 0.05}
-    jobs = [Job("distill", f"full-{m}", {"kind": "full", "teacher": f"unlearn/selected:{m}", **recipe, **stop})
-            for m in METHODS]
-    jobs += [Job("distill", f"undo-{undo_teacher}-a{alpha:g}-s{seed}",
-                 {"kind": "undo", "teacher": f"unlearn/selected:{undo_teacher}", "alpha": alpha, "beta": beta,
-                  **recipe, "seed": seed, **stop})
-             for alpha in alphas for seed in seeds]
+    jobs = [
+        Job("distill", f"full-{m}", {"kind": "full", "teacher": f"unlearn/selected:{m}", **recipe, **stop})
+        for m in METHODS
+    ]
+    jobs += [
+        Job(
+            "distill",
+            f"undo-{undo_teacher}-a{alpha:g}-s{seed}",
+            {
+                "kind": "undo",
+                "teacher": f"unlearn/selected:{undo_teacher}",
+                "alpha": alpha,
+                "beta": beta,
+                **recipe,
+                "seed": seed,
+                **stop,
+            },
+        )
+        for alpha in alphas
+        for seed in seeds
+    ]
     match = {**recipe, "optim": {**recipe["optim"], "steps": match_steps}}
-    jobs += [Job("distill", f"match-{student}", {"kind": "match", "teacher": "pretrain/oracle", "student": ref,
-                                                  **match})
-             for student, ref in (("base", "pretrain/base"), ("random", "random"))]
+    jobs += [
+        Job(
+            "distill",
+            f"match-{student}",
+            {"kind": "match", "teacher": "pretrain/oracle", "student": ref, **match},
+        )
+        for student, ref in (("base", "pretrain/base"), ("random", "random"))
+    ]
     return jobs
 
 
-EMBEDDED = dict(mix={"en": 0.5, "ko": 0.5}, batch_size=16, eval_every=25, seed=0,
-                optim={"lr": 5e-3, "min_lr": 5e-4, "warmup": 20, "steps": 300, "weight_decay": 0.1})
+EMBEDDED = dict(
+    mix={"en": 0.5, "ko": 0.5},
+    batch_size=16,
+    eval_every=25,
+    seed=0,
+    optim={"lr": 5e-3, "min_lr": 5e-4, "warmup": 20, "steps": 300, "weight_decay": 0.1},
+)
 # The paper's language recipe: 240 x 2048 tokens per step (4 x 60 accumulation), lr 9e-4 -> 7e-4.
-PAPER = dict(mix={"en": 0.5, "ko": 0.5}, batch_size=4, eval_every=50, seed=0,
-             optim={"lr": 9e-4, "min_lr": 7e-4, "warmup": 50, "steps": 1000, "weight_decay": 0.1, "grad_accum": 60})
+PAPER = dict(
+    mix={"en": 0.5, "ko": 0.5},
+    batch_size=4,
+    eval_every=50,
+    seed=0,
+    optim={"lr": 9e-4, "min_lr": 7e-4, "warmup": 50, "steps": 1000, "weight_decay": 0.1, "grad_accum": 60},
+)
 
 GRIDS = {
-    ("language", "embedded"): distill_grid(EMBEDDED, alphas=[0.2, 0.4, 0.6, 0.8], seeds=[0], beta=0.1,
-                                           match_steps=150),
-    ("language", "paper"): distill_grid(PAPER, alphas=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
-                                        seeds=[0, 1, 2, 3, 4], beta=0.1, match_steps=1000),
+    ("language", "embedded"): distill_grid(EMBEDDED, alphas=[0.2, 0.4, 0.6, 0.8], seeds=[0], beta=0.1, match_steps=150),
+    ("language", "paper"): distill_grid(
+        PAPER,
+        alphas=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+        seeds=[0, 1, 2, 3, 4],
+        beta=0.1,
+        match_steps=1000,
+    ),
 }
 
 

@@ -1,7 +1,7 @@
 """Evaluate and report: read the output tree, write results/results.{json,md} and the figures, log to wandb.
 
-    python run_eval.py                                     # embedded language results
-    python run_eval.py --setting language --scale paper
+python run_eval.py                                     # embedded language results
+python run_eval.py --setting language --scale paper
 """
 
 from __future__ import annotations
@@ -25,8 +25,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     paths = write(exp, results)
     figures = draw_all(results, exp.root / "results")
-    log_report(results, markdown(results), figures, name=f"{exp.setting.name}/{exp.scale.name}/report",
-               wandb_dir=exp.wandb_dir, mode=args.wandb)
+    log_report(
+        results,
+        markdown(results),
+        figures,
+        name=f"{exp.setting.name}/{exp.scale.name}/report",
+        wandb_dir=exp.wandb_dir,
+        mode=args.wandb,
+    )
     print(markdown(results))
     print(f"tables:  {paths['markdown']}\n         {paths['json']}")
     print("figures: " + "\n         ".join(str(p) for p in figures))

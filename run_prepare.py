@@ -1,7 +1,7 @@
 """Prepare data: tokenize and pack every corpus of a setting into the on-disk block cache.
 
-    python run_prepare.py                                  # embedded language data (seconds)
-    python run_prepare.py --setting language --scale paper # FineWeb-Edu + FineWeb-2 Korean from the hub
+python run_prepare.py                                  # embedded language data (seconds)
+python run_prepare.py --setting language --scale paper # FineWeb-Edu + FineWeb-2 Korean from the hub
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     exp = Experiment(args.setting, args.scale, args.out)
     print(f"{'domain':8} {'split':10} {'documents':>9} {'blocks':>8} {'tokens':>11} {'unigram H':>9} {'seconds':>7}")
     for row in prepare(exp):
-        print(f"{row['domain']:8} {row['split']:10} {row['documents']:9d} {row['blocks']:8d} {row['tokens']:11d} "
-              f"{row['unigram_entropy']:9.3f} {row['seconds']:7.2f}")
+        print(
+            f"{row['domain']:8} {row['split']:10} {row['documents']:9d} {row['blocks']:8d} {row['tokens']:11d} "
+            f"{row['unigram_entropy']:9.3f} {row['seconds']:7.2f}"
+        )
     print(f"blocks of {exp.scale.seq_len} tokens cached under {exp.cache_root}")
     return 0
 

@@ -19,20 +19,37 @@ UNLEARNED = ("graddiff", "maxent", "rmu", "maxent+sam", "maxent+repnoise")
 
 def targets(setting: str, scale: str) -> list[str]:
     """Base, oracle, each method's selected unlearned model and every distilled student of the distill grid."""
-    return ["pretrain/base", "pretrain/oracle", *(f"unlearn/selected:{m}" for m in UNLEARNED),
-            *(job.ref for job in run_distill.GRIDS[(setting, scale)])]
+    return [
+        "pretrain/base",
+        "pretrain/oracle",
+        *(f"unlearn/selected:{m}" for m in UNLEARNED),
+        *(job.ref for job in run_distill.GRIDS[(setting, scale)]),
+    ]
 
 
 def attack_grid(setting: str, scale: str, lrs: list[float], **attack) -> list[Job]:
-    return [Job("relearn", f"{ref.replace('/', '-').replace(':', '-')}-lr{lr:g}", {"model": ref, "lr": lr, **attack})
-            for ref in targets(setting, scale) for lr in lrs]
+    return [
+        Job(
+            "relearn",
+            f"{ref.replace('/', '-').replace(':', '-')}-lr{lr:g}",
+            {"model": ref, "lr": lr, **attack},
+        )
+        for ref in targets(setting, scale)
+        for lr in lrs
+    ]
 
 
 GRIDS = {
-    ("language", "embedded"): attack_grid("language", "embedded", [1e-3, 3e-3], steps=30, batch_size=8,
-                                          eval_every=5),
-    ("language", "paper"): attack_grid("language", "paper", [1e-3, 7e-4, 4e-4, 1e-4, 7e-5, 5e-5, 1e-5, 7e-6, 4e-6, 1e-6],
-                                       steps=500, batch_size=4, grad_accum=2, eval_every=5),
+    ("language", "embedded"): attack_grid("language", "embedded", [1e-3, 3e-3], steps=30, batch_size=8, eval_every=5),
+    ("language", "paper"): attack_grid(
+        "language",
+        "paper",
+        [1e-3, 7e-4, 4e-4, 1e-4, 7e-5, 5e-5, 1e-5, 7e-6, 4e-6, 1e-6],
+        steps=500,
+        batch_size=4,
+        grad_accum=2,
+        eval_every=5,
+    ),
 }
 
 

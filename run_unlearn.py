@@ -15,12 +15,24 @@ from undo.cli import guarded, run_stage
 from undo.launch import Job
 
 
-def sweep(method: str, lrs: list[float], steps: int, args: dict | None = None, sam_rho: float = 0.0,
-          repnoise: dict | None = None, tag: str = "", **common) -> list[Job]:
+def sweep(
+    method: str,
+    lrs: list[float],
+    steps: int,
+    args: dict | None = None,
+    sam_rho: float = 0.0,
+    repnoise: dict | None = None,
+    tag: str = "",
+    **common,
+) -> list[Job]:
     jobs = []
     for lr in lrs:
-        params = {"method": method, "args": args or {}, **common,
-                  "optim": {"lr": lr, "steps": steps, "sam_rho": sam_rho}}
+        params = {
+            "method": method,
+            "args": args or {},
+            **common,
+            "optim": {"lr": lr, "steps": steps, "sam_rho": sam_rho},
+        }
         if repnoise:
             params["repnoise"] = repnoise
         jobs.append(Job("unlearn", f"{method}{tag}-lr{lr:g}", params))
@@ -29,7 +41,7 @@ def sweep(method: str, lrs: list[float], steps: int, args: dict | None = None, s
 
 EMBEDDED = dict(batch_size=16, eval_every=10, seed=0)
 # The tiny model's residual stream has a norm of ~20 at layer 2, so the steering target is scaled to match.
-EMBEDDED_RMU = {"layer": 2, "trainable_layers": [1, 2], "steering_coef": 30.0, "retain_weight": 1.0}
+EMBEDDED_RMU = {"layer": 2, "trainable_layers": [0, 1, 2], "steering_coef": 30.0, "retain_weight": 1.0}
 
 PAPER = dict(batch_size=4, eval_every=25, seed=0)
 PAPER_LRS = [1e-5, 2e-5, 3e-5, 4e-5, 5e-5, 6e-5, 7e-5, 8e-5]
@@ -49,9 +61,18 @@ GRIDS = {
         *sweep("maxent", PAPER_LRS, 100, **PAPER),
         *sweep("rmu", PAPER_LRS, 500, PAPER_RMU, **PAPER),
         *sweep("maxent", [3e-5], 100, sam_rho=0.01, tag="-sam", **PAPER),
-        *[job for alpha, beta in REPNOISE_GRID
-          for job in sweep("maxent", [3e-5], 100, repnoise={"alpha": alpha, "beta": beta},
-                           tag=f"-repnoise-a{alpha:g}-b{beta:g}", **PAPER)],
+        *[
+            job
+            for alpha, beta in REPNOISE_GRID
+            for job in sweep(
+                "maxent",
+                [3e-5],
+                100,
+                repnoise={"alpha": alpha, "beta": beta},
+                tag=f"-repnoise-a{alpha:g}-b{beta:g}",
+                **PAPER,
+            )
+        ],
     ],
 }
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import run_all  # noqa: E402
+import run_all
 
 
 def spread(values: list[float]) -> str:
@@ -52,7 +52,7 @@ def main() -> int:
         for stage, seconds in json.loads((results_dir / "timings.json").read_text()).items():
             timings[stage].append(seconds)
     print(f"\nrobustness over seeds {args.seeds} (mean ± std)")
-    print(f"| model | " + " | ".join(f"@{b} steps" for b in budgets[1:]) + " |")
+    print("| model | " + " | ".join(f"@{b} steps" for b in budgets[1:]) + " |")
     print("|---" * len(budgets) + "|")
     for name, per_budget in robustness.items():
         print(f"| {name} | " + " | ".join(spread(per_budget.get(b, [])) for b in budgets[1:]) + " |")

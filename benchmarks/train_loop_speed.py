@@ -37,8 +37,14 @@ def bare_loop(model, batches, lr: float) -> float:
 
 def project_loop(model, exp, steps: int, batch_size: int, lr: float) -> float:
     data = Mixture({"en": exp.blocks("en", "train")}, {"en": 1.0}, batch_size, seed=0)
-    result = train(model, LanguageModeling(), {"train": data}, Optim(lr=lr, steps=steps),
-                   accelerator=exp.accelerator, desc="project loop")
+    result = train(
+        model,
+        LanguageModeling(),
+        {"train": data},
+        Optim(lr=lr, steps=steps),
+        accelerator=exp.accelerator,
+        desc="project loop",
+    )
     return result.tokens / result.seconds
 
 
@@ -52,17 +58,24 @@ def main() -> None:
     exp = Experiment("language", "embedded")
     blocks = exp.blocks("en", "train")
     generator = torch.Generator().manual_seed(0)
-    batches = [torch.from_numpy(blocks.ids[torch.randint(len(blocks), (args.batch_size,), generator=generator).numpy()]
-                                .astype("int64")) for _ in range(args.steps)]
+    batches = [
+        torch.from_numpy(
+            blocks.ids[torch.randint(len(blocks), (args.batch_size,), generator=generator).numpy()].astype("int64")
+        )
+        for _ in range(args.steps)
+    ]
     warm = build_model(args.preset, exp.tokenizer, seed=0)
     bare_loop(warm, batches[:3], 1e-3)  # warm up kernels and allocator
     bare, loop = [], []
     for _ in range(args.rounds):
         bare.append(bare_loop(build_model(args.preset, exp.tokenizer, seed=0), batches, 1e-3))
-        loop.append(project_loop(build_model(args.preset, exp.tokenizer, seed=0), exp, args.steps,
-                                 args.batch_size, 1e-3))
-    print(f"model {args.preset}, batch {args.batch_size} x {exp.scale.seq_len} tokens, {args.steps} steps, "
-          f"{torch.get_num_threads()} threads")
+        loop.append(
+            project_loop(build_model(args.preset, exp.tokenizer, seed=0), exp, args.steps, args.batch_size, 1e-3)
+        )
+    print(
+        f"model {args.preset}, batch {args.batch_size} x {exp.scale.seq_len} tokens, {args.steps} steps, "
+        f"{torch.get_num_threads()} threads"
+    )
     print(f"bare PyTorch loop: {max(bare):8.0f} tokens/s (rounds: {', '.join(f'{x:.0f}' for x in bare)})")
     print(f"project loop:      {max(loop):8.0f} tokens/s (rounds: {', '.join(f'{x:.0f}' for x in loop)})")
     print(f"ratio (best/best): {max(loop) / max(bare):.1%}  target >= 90%")

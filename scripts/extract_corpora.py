@@ -95,9 +95,7 @@ class _BlockExtractor(HTMLParser):
             return
         attr = dict(attrs)
         ident = attr.get("id") or ""
-        if tag not in VOID_TAGS and (
-            tag in CHROME_TAGS or ("hidden" in attr and not ident.startswith("default"))
-        ):
+        if tag not in VOID_TAGS and (tag in CHROME_TAGS or ("hidden" in attr and not ident.startswith("default"))):
             self._skip_tag, self._skip_depth = tag, 1
             return
         if tag in BLOCK_TAGS and ident.startswith(ID_PREFIXES):
@@ -230,8 +228,7 @@ def copyright_lines(root: Path, package: str) -> list[str]:
 
 def notice_text(debs: dict[str, Path], copyrights: list[str]) -> str:
     pkgs = "\n".join(
-        f"- `{LANGS[lang][0]}` version `{deb_version(deb)}` (`{deb.name}`)"
-        for lang, deb in sorted(debs.items())
+        f"- `{LANGS[lang][0]}` version `{deb_version(deb)}` (`{deb.name}`)" for lang, deb in sorted(debs.items())
     )
     cr = "\n".join(f"> {line}" for line in copyrights)
     return f"""# LibreOffice help corpora: provenance and license

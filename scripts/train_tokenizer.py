@@ -85,13 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args(argv)
 
-    ko_train, en_train = balanced_sample(
-        load_docs("ko", "train", args.corpora), load_docs("en", "train", args.corpora)
-    )
+    ko_train, en_train = balanced_sample(load_docs("ko", "train", args.corpora), load_docs("en", "train", args.corpora))
     ko_bytes, en_bytes = sum(map(nbytes, ko_train)), sum(map(nbytes, en_train))
-    print(
-        f"training sample: ko {len(ko_train)} docs {ko_bytes} bytes; en {len(en_train)} docs {en_bytes} bytes"
-    )
+    print(f"training sample: ko {len(ko_train)} docs {ko_bytes} bytes; en {len(en_train)} docs {en_bytes} bytes")
     # Fixed interleaving order of the two languages (the order only matters for reproducibility).
     texts = ko_train + en_train
 
@@ -118,13 +114,11 @@ def main(argv: list[str] | None = None) -> None:
     for lang in ("en", "ko"):
         docs = load_docs(lang, "validation", args.corpora)
         n_tokens = n_chars = 0
-        for doc, enc in zip(docs, tok.encode_batch(docs, add_special_tokens=False)):
+        for doc, enc in zip(docs, tok.encode_batch(docs, add_special_tokens=False), strict=False):
             n_tokens += len(enc.ids)
             n_chars += len(doc)
             assert tok.decode(enc.ids) == doc, f"round-trip failed on a {lang} validation document"
-        print(
-            f"{lang} validation: {n_tokens} tokens / {n_chars} chars = {n_tokens / n_chars:.3f} tokens per char"
-        )
+        print(f"{lang} validation: {n_tokens} tokens / {n_chars} chars = {n_tokens / n_chars:.3f} tokens per char")
     hangul_tokens = sum(1 for t in tok.get_vocab() if hangul_syllables(tok.decoder.decode([t])))
     print(f"vocab entries containing a Hangul syllable: {hangul_tokens} / {tok.get_vocab_size()}")
 

@@ -73,7 +73,7 @@ def test_unreadable_jsonl_line_names_file_and_line(tmp_path):
 def test_missing_corpus_file_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         list(iter_documents({"kind": "hub", "path": "json", "data_files": [str(tmp_path / "nope.jsonl")]}, "train"))
-    with pytest.raises(UserError, match="embedded corpus file .* is missing"):
+    with pytest.raises(UserError, match=r"embedded corpus file .* is missing"):
         list(iter_documents({"kind": "embedded", "name": "no_such_corpus"}, "train"))
 
 

@@ -12,8 +12,17 @@ from undo.models import GEMMA2_2B, PRESETS, count_parameters, model_config, save
 
 def test_paper_presets_have_the_papers_shapes(tokenizer):
     config = model_config("0.1B", tokenizer)
-    assert (config.num_hidden_layers, config.hidden_size, config.intermediate_size, config.head_dim) == (14, 320, 1280, 128)
-    assert (config.num_key_value_heads, config.query_pre_attn_scalar, config.final_logit_softcapping) == (4, 256, 30.0)
+    assert (config.num_hidden_layers, config.hidden_size, config.intermediate_size, config.head_dim) == (
+        14,
+        320,
+        1280,
+        128,
+    )
+    assert (config.num_key_value_heads, config.query_pre_attn_scalar, config.final_logit_softcapping) == (
+        4,
+        256,
+        30.0,
+    )
     assert config.tie_word_embeddings and config._attn_implementation == "eager"
     assert PRESETS["0.9B"]["num_hidden_layers"] == 22 and GEMMA2_2B["vocab_size"] == 256000
 

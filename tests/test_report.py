@@ -6,20 +6,33 @@ import json
 
 import pytest
 
-from undo.report import best_attack, collect, robustness, write
 from undo.figures import draw_all
+from undo.report import best_attack, collect, robustness, write
 from undo.tracking import log_report
 
 
 def test_best_attack_takes_the_lowest_ce_per_step_and_its_lr():
     attacks = [
-        {"lr": 1e-3, "curve": [{"step": 0, "ko_ce": 8.0}, {"step": 5, "ko_ce": 6.0}, {"step": 10, "ko_ce": 5.5}]},
-        {"lr": 3e-3, "curve": [{"step": 0, "ko_ce": 8.0}, {"step": 5, "ko_ce": 6.5}, {"step": 10, "ko_ce": 4.0}]},
+        {
+            "lr": 1e-3,
+            "curve": [{"step": 0, "ko_ce": 8.0}, {"step": 5, "ko_ce": 6.0}, {"step": 10, "ko_ce": 5.5}],
+        },
+        {
+            "lr": 3e-3,
+            "curve": [{"step": 0, "ko_ce": 8.0}, {"step": 5, "ko_ce": 6.5}, {"step": 10, "ko_ce": 4.0}],
+        },
     ]
     best = best_attack(attacks, "ko_ce", higher_is_better=False)
-    assert best == {0: {"forget": 8.0, "lr": 1e-3}, 5: {"forget": 6.0, "lr": 1e-3}, 10: {"forget": 4.0, "lr": 3e-3}}
-    acc = best_attack([{"lr": 1, "curve": [{"step": 0, "mul": 0.2}]}, {"lr": 2, "curve": [{"step": 0, "mul": 0.6}]}],
-                      "mul", higher_is_better=True)
+    assert best == {
+        0: {"forget": 8.0, "lr": 1e-3},
+        5: {"forget": 6.0, "lr": 1e-3},
+        10: {"forget": 4.0, "lr": 3e-3},
+    }
+    acc = best_attack(
+        [{"lr": 1, "curve": [{"step": 0, "mul": 0.2}]}, {"lr": 2, "curve": [{"step": 0, "mul": 0.6}]}],
+        "mul",
+        higher_is_better=True,
+    )
     assert acc == {0: {"forget": 0.6, "lr": 2}}
 
 
@@ -35,7 +48,8 @@ def plant(exp, ref: str, summary: dict) -> None:
     folder.mkdir(parents=True)
     (folder / "summary.json").write_text(json.dumps(summary))
     (folder / "metrics.jsonl").write_text(
-        "".join(json.dumps({"step": s, "kind": "train", "loss": 1.0 / s}) + "\n" for s in (10, 20)))
+        "".join(json.dumps({"step": s, "kind": "train", "loss": 1.0 / s}) + "\n" for s in (10, 20))
+    )
     (folder / "DONE").write_text("")
 
 
@@ -44,8 +58,15 @@ def model_summary(en, ko, **extra):
 
 
 def attack(ref, lr, curve):
-    return {"metrics": {"ko_ce": curve[-1], "en_ce": 4.0}, "steps": 4, "flops": 1.0, "role": "attack",
-            "target": ref, "lr": lr, "curve": [{"step": 2 * i, "ko_ce": v} for i, v in enumerate(curve)]}
+    return {
+        "metrics": {"ko_ce": curve[-1], "en_ce": 4.0},
+        "steps": 4,
+        "flops": 1.0,
+        "role": "attack",
+        "target": ref,
+        "lr": lr,
+        "curve": [{"step": 2 * i, "ko_ce": v} for i, v in enumerate(curve)],
+    }
 
 
 def test_report_from_a_fake_tree_writes_every_table_and_figure(exp):
@@ -54,19 +75,48 @@ def test_report_from_a_fake_tree_writes_every_table_and_figure(exp):
     teachers = {}
     for method in ("graddiff", "maxent", "rmu"):
         teachers[method] = f"unlearn/{method}-lr1"
-        plant(exp, teachers[method], model_summary(4.1, 7.5, role="unlearned", method=method, base="pretrain/base"))
-        plant(exp, f"distill/full-{method}", model_summary(4.2, 7.4, role="distilled", method=method,
-                                                           teacher=teachers[method], compute_pct=50.0))
+        plant(
+            exp,
+            teachers[method],
+            model_summary(4.1, 7.5, role="unlearned", method=method, base="pretrain/base"),
+        )
+        plant(
+            exp,
+            f"distill/full-{method}",
+            model_summary(4.2, 7.4, role="distilled", method=method, teacher=teachers[method], compute_pct=50.0),
+        )
     for alpha, cost in ((0.2, 10.0), (0.8, 40.0)):
-        plant(exp, f"distill/undo-maxent-a{alpha}-s0", model_summary(4.2, 7.4, role="undo", method="maxent",
-              teacher=teachers["maxent"], alpha=alpha, beta=0.1, seed=0, compute_pct=cost))
+        plant(
+            exp,
+            f"distill/undo-maxent-a{alpha}-s0",
+            model_summary(
+                4.2,
+                7.4,
+                role="undo",
+                method="maxent",
+                teacher=teachers["maxent"],
+                alpha=alpha,
+                beta=0.1,
+                seed=0,
+                compute_pct=cost,
+            ),
+        )
     for student in ("base", "random"):
-        plant(exp, f"distill/match-{student}", model_summary(4.1, 8.9, role="matched", teacher="pretrain/oracle"))
-    curves = {"pretrain/base": [4.0, 3.9, 3.8], "pretrain/oracle": [9.0, 7.0, 6.0],
-              **{t: [7.5, 4.5, 4.0] for t in teachers.values()},
-              **{f"distill/full-{m}": [7.4, 6.5, 5.5] for m in teachers},
-              "distill/undo-maxent-a0.2-s0": [7.4, 5.0, 4.5], "distill/undo-maxent-a0.8-s0": [7.4, 6.0, 5.0],
-              "distill/match-base": [8.9, 5.0, 4.5], "distill/match-random": [8.9, 6.8, 5.9]}
+        plant(
+            exp,
+            f"distill/match-{student}",
+            model_summary(4.1, 8.9, role="matched", teacher="pretrain/oracle"),
+        )
+    curves = {
+        "pretrain/base": [4.0, 3.9, 3.8],
+        "pretrain/oracle": [9.0, 7.0, 6.0],
+        **{t: [7.5, 4.5, 4.0] for t in teachers.values()},
+        **{f"distill/full-{m}": [7.4, 6.5, 5.5] for m in teachers},
+        "distill/undo-maxent-a0.2-s0": [7.4, 5.0, 4.5],
+        "distill/undo-maxent-a0.8-s0": [7.4, 6.0, 5.0],
+        "distill/match-base": [8.9, 5.0, 4.5],
+        "distill/match-random": [8.9, 6.8, 5.9],
+    }
     for i, (ref, curve) in enumerate(curves.items()):
         plant(exp, f"relearn/r{i}-a", attack(ref, 1e-3, curve))
         plant(exp, f"relearn/r{i}-b", attack(ref, 3e-3, [v + 0.1 for v in curve]))
@@ -75,8 +125,12 @@ def test_report_from_a_fake_tree_writes_every_table_and_figure(exp):
     paths = write(exp, results)
     figures = draw_all(results, exp.root / "results")
     assert all(p.is_file() and p.stat().st_size > 5000 for p in figures)
-    assert {p.name for p in figures} == {"relearning_per_method.png", "oracle_matching.png",
-                                         "undo_robustness_compute.png", "pareto.png"}
+    assert {p.name for p in figures} == {
+        "relearning_per_method.png",
+        "oracle_matching.png",
+        "undo_robustness_compute.png",
+        "pareto.png",
+    }
     table = paths["markdown"].read_text()
     assert "distill/undo-maxent-a0.8-s0" in table and "robust @2" in table
     saved = json.loads(paths["json"].read_text())
@@ -86,7 +140,13 @@ def test_report_from_a_fake_tree_writes_every_table_and_figure(exp):
     assert entry["metrics"]["retain"] == 4.2 and entry["metrics"]["forget"] == 7.4 and entry["compute_pct"] == 40.0
     assert saved["models"][0].keys() >= {"name", "stage", "role", "method", "alpha", "metrics"}
 
-    log_report(results, paths["markdown"].read_text(), figures, name="test/report", wandb_dir=exp.wandb_dir,
-               mode="offline")
+    log_report(
+        results,
+        paths["markdown"].read_text(),
+        figures,
+        name="test/report",
+        wandb_dir=exp.wandb_dir,
+        mode="offline",
+    )
     runs = list(exp.wandb_dir.glob("wandb/offline-run-*"))
     assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))

@@ -13,7 +13,12 @@ from undo.launch import Job, launch
 from undo.rundir import is_done
 
 ROOT = Path(__file__).resolve().parents[1]
-MICRO_PRETRAIN = {"mix": {"en": 0.5, "ko": 0.5}, "batch_size": 2, "eval_every": 2, "optim": {"lr": 1e-3, "steps": 2}}
+MICRO_PRETRAIN = {
+    "mix": {"en": 0.5, "ko": 0.5},
+    "batch_size": 2,
+    "eval_every": 2,
+    "optim": {"lr": 1e-3, "steps": 2},
+}
 
 
 def test_crashed_run_leaves_no_done_and_keeps_the_error(exp):
@@ -65,11 +70,14 @@ def run_script(*args, cwd=ROOT):
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--setting", "chess"], "error: unknown setting 'chess'"),
-    (["--setting", "arithmetic"], "error: setting 'arithmetic' is not implemented yet"),
-    (["--scale", "huge"], "error: unknown scale 'huge'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--setting", "chess"], "error: unknown setting 'chess'"),
+        (["--setting", "arithmetic"], "error: setting 'arithmetic' is not implemented yet"),
+        (["--scale", "huge"], "error: unknown scale 'huge'"),
+    ],
+)
 def test_bad_names_give_one_clear_line(args, message):
     result = run_script("run_pretrain.py", "--dry-run", *args)
     assert result.returncode == 2
@@ -101,8 +109,11 @@ def test_gpu_fan_out_runs_each_job_in_its_own_pinned_process(exp, monkeypatch):
     from undo.launch import _run_on_gpus
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    jobs = [Job("pretrain", "a", MICRO_PRETRAIN), Job("pretrain", "b", {**MICRO_PRETRAIN, "mix": {"xx": 1.0}}),
-            Job("pretrain", "c", MICRO_PRETRAIN)]
+    jobs = [
+        Job("pretrain", "a", MICRO_PRETRAIN),
+        Job("pretrain", "b", {**MICRO_PRETRAIN, "mix": {"xx": 1.0}}),
+        Job("pretrain", "c", MICRO_PRETRAIN),
+    ]
     failures = _run_on_gpus(exp, jobs, gpus=["", ""], wandb="off")  # "" pins the worker to no GPU
     assert [ref for ref, _ in failures] == ["pretrain/b"]
     assert "unknown domain 'xx'" in failures[0][1]

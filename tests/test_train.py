@@ -22,9 +22,15 @@ def test_thirty_step_pretrain_of_a_micro_model_lowers_the_loss(exp, micro_model,
     validation = exp.blocks("en", "validation").head(8)
     from undo.evaluate import ce_metrics
 
-    result = train(micro_model, LanguageModeling(), {"train": stream(exp)}, Optim(lr=3e-3, steps=30),
-                   accelerator=accelerator, evaluate=lambda m: ce_metrics(m, {"en": validation}, accelerator),
-                   eval_every=10)
+    result = train(
+        micro_model,
+        LanguageModeling(),
+        {"train": stream(exp)},
+        Optim(lr=3e-3, steps=30),
+        accelerator=accelerator,
+        evaluate=lambda m: ce_metrics(m, {"en": validation}, accelerator),
+        eval_every=10,
+    )
     first, last = result.evals[0]["en_ce"], result.evals[-1]["en_ce"]
     assert [e["step"] for e in result.evals] == [0, 10, 20, 30]
     assert last < first - 0.3
@@ -32,8 +38,13 @@ def test_thirty_step_pretrain_of_a_micro_model_lowers_the_loss(exp, micro_model,
 
 def test_flops_and_tokens_follow_6n_and_2n(exp, micro_model, accelerator):
     teacher = copy.deepcopy(micro_model)
-    result = train(micro_model, Distillation(teacher), {"train": stream(exp, batch_size=3)},
-                   Optim(lr=1e-3, steps=5, grad_accum=2), accelerator=accelerator)
+    result = train(
+        micro_model,
+        Distillation(teacher),
+        {"train": stream(exp, batch_size=3)},
+        Optim(lr=1e-3, steps=5, grad_accum=2),
+        accelerator=accelerator,
+    )
     n = count_parameters(micro_model)
     tokens = 5 * 2 * 3 * 128
     assert (result.tokens, result.frozen_tokens) == (tokens, tokens)
@@ -46,7 +57,7 @@ class Exploding(Objective):
 
 
 def test_nan_loss_stops_with_a_clear_error(exp, micro_model, accelerator):
-    with pytest.raises(UserError, match="loss became nan at step 1 .*lower the learning rate"):
+    with pytest.raises(UserError, match=r"loss became nan at step 1 .*lower the learning rate"):
         train(micro_model, Exploding(), {"train": stream(exp)}, Optim(lr=1e-3, steps=3), accelerator=accelerator)
 
 
@@ -64,8 +75,16 @@ def test_stop_rule_ends_training_at_the_eval_that_satisfies_it(exp, micro_model,
         calls.append(len(calls))
         return {"score": float(len(calls))}
 
-    result = train(micro_model, LanguageModeling(), {"train": stream(exp)}, Optim(lr=1e-3, steps=50),
-                   accelerator=accelerator, evaluate=evaluate, eval_every=5, stop=lambda m: m["score"] >= 3)
+    result = train(
+        micro_model,
+        LanguageModeling(),
+        {"train": stream(exp)},
+        Optim(lr=1e-3, steps=50),
+        accelerator=accelerator,
+        evaluate=evaluate,
+        eval_every=5,
+        stop=lambda m: m["score"] >= 3,
+    )
     assert result.stop_rule_met and result.steps == 10
 
 
@@ -75,10 +94,10 @@ def test_sam_perturbation_has_norm_rho_and_is_undone_exactly(micro_model):
         p.grad = torch.randn_like(p)
     before = [p.detach().clone() for p in params]
     saved = sam_perturb(params, rho=0.05)
-    moved = torch.sqrt(sum((p.detach() - b).pow(2).sum() for p, b in zip(params, before)))
+    moved = torch.sqrt(sum((p.detach() - b).pow(2).sum() for p, b in zip(params, before, strict=False)))
     assert moved.item() == pytest.approx(0.05, rel=1e-4)
     restore(params, saved)
-    assert all(torch.equal(p, b) for p, b in zip(params, before))
+    assert all(torch.equal(p, b) for p, b in zip(params, before, strict=False))
 
 
 def test_sam_step_equals_adamw_on_the_gradient_at_the_perturbed_point(exp, micro_model, accelerator):
@@ -91,8 +110,13 @@ def test_sam_step_equals_adamw_on_the_gradient_at_the_perturbed_point(exp, micro
         def __call__(self, model, _):
             return LanguageModeling()(model, {"train": batch})
 
-    train(micro_model, Fixed(), {"train": iter(lambda: batch, None)}, Optim(lr=1e-2, steps=1, sam_rho=rho),
-          accelerator=accelerator)
+    train(
+        micro_model,
+        Fixed(),
+        {"train": iter(lambda: batch, None)},
+        Optim(lr=1e-2, steps=1, sam_rho=rho),
+        accelerator=accelerator,
+    )
 
     params = list(reference.parameters())
     loss, _ = Fixed()(reference, None)
@@ -104,5 +128,5 @@ def test_sam_step_equals_adamw_on_the_gradient_at_the_perturbed_point(exp, micro
     torch.nn.utils.clip_grad_norm_(params, 1.0)
     optimizer = make_optimizer(params, Optim(lr=1e-2, steps=1))
     optimizer.step()
-    for trained, expected in zip(micro_model.parameters(), reference.parameters()):
+    for trained, expected in zip(micro_model.parameters(), reference.parameters(), strict=False):
         assert torch.allclose(trained, expected, atol=1e-6)

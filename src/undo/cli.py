@@ -22,8 +22,12 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list the jobs and whether they are done; run nothing")
     p.add_argument("--only", help="run only jobs whose name or stage/name matches this glob, e.g. 'maxent-*'")
     p.add_argument("--seed", type=int, default=0, help="added to every job's seed: a whole replicate of the grid")
-    p.add_argument("--wandb", choices=WANDB_MODES, default=None,
-                   help="auto (default): online with a token, else offline; off: JSONL records only")
+    p.add_argument(
+        "--wandb",
+        choices=WANDB_MODES,
+        default=None,
+        help="auto (default): online with a token, else offline; off: JSONL records only",
+    )
     return p
 
 
@@ -64,8 +68,7 @@ def grid_for(grids: Grids, args) -> list:
     return reseed(jobs, args.seed) if args.seed else jobs
 
 
-def run_stage(description: str, grids: Grids, argv: list[str] | None = None,
-              after: Callable | None = None) -> int:
+def run_stage(description: str, grids: Grids, argv: list[str] | None = None, after: Callable | None = None) -> int:
     """Parse arguments, launch the chosen grid, then call `after(exp)` (e.g. selection or a table)."""
     from undo.experiment import Experiment
     from undo.launch import launch

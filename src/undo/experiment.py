@@ -45,7 +45,9 @@ class Experiment:
     def blocks(self, domain: str, split: str) -> TokenBlocks:
         if domain not in self.scale.corpora:
             raise UserError(f"unknown domain {domain!r} for setting {self.setting.name!r}: choose from {self.domains}")
-        return prepared_blocks(self.scale.corpora[domain], self.scale.tokenizer, self.scale.seq_len, split, self.cache_root)
+        return prepared_blocks(
+            self.scale.corpora[domain], self.scale.tokenizer, self.scale.seq_len, split, self.cache_root
+        )
 
     def validation(self) -> dict[str, TokenBlocks]:
         return {domain: self.blocks(domain, "validation").head(self.scale.eval_blocks) for domain in self.domains}

@@ -10,8 +10,12 @@ import numpy as np
 
 METHODS = ("graddiff", "maxent", "rmu")
 ROLE_STYLE = {
-    "base": ("tab:gray", "o"), "oracle": ("black", "*"), "unlearned": ("tab:red", "s"),
-    "distilled": ("tab:blue", "D"), "undo": ("tab:green", "^"), "matched": ("tab:purple", "v"),
+    "base": ("tab:gray", "o"),
+    "oracle": ("black", "*"),
+    "unlearned": ("tab:red", "s"),
+    "distilled": ("tab:blue", "D"),
+    "undo": ("tab:green", "^"),
+    "matched": ("tab:purple", "v"),
 }
 
 
@@ -37,11 +41,20 @@ def _curve(ax, entry: dict | None, label: str, **style) -> None:
 def relearning_per_method(results: dict, by_name: dict, path: Path) -> Path:
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(METHODS), figsize=(4.2 * len(METHODS), 3.6), sharey=True)
-    for ax, method in zip(axes, METHODS):
-        unlearned = next((e for e in results["models"] if e["role"] == "unlearned" and e["method"] == method
-                          and e.get("attack")), None)
+    for ax, method in zip(axes, METHODS, strict=False):
+        unlearned = next(
+            (e for e in results["models"] if e["role"] == "unlearned" and e["method"] == method and e.get("attack")),
+            None,
+        )
         _curve(ax, unlearned, "Unlearn", color="tab:red", marker="s", ms=3)
-        _curve(ax, by_name.get(f"distill/full-{method}"), "Unlearn-and-Distill", color="tab:blue", marker="D", ms=3)
+        _curve(
+            ax,
+            by_name.get(f"distill/full-{method}"),
+            "Unlearn-and-Distill",
+            color="tab:blue",
+            marker="D",
+            ms=3,
+        )
         _curve(ax, by_name.get("pretrain/oracle"), "Data filtering", color="black", marker="*", ms=4)
         _curve(ax, by_name.get("pretrain/base"), "Base (no unlearning)", color="tab:gray", ls="--")
         ax.set_title(method)
@@ -54,12 +67,18 @@ def relearning_per_method(results: dict, by_name: dict, path: Path) -> Path:
 def oracle_matching(results: dict, by_name: dict, path: Path) -> Path:
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
-    for name, label, color in (("distill/match-base", "student: base model", "tab:orange"),
-                               ("distill/match-random", "student: random init", "tab:purple")):
+    for name, label, color in (
+        ("distill/match-base", "student: base model", "tab:orange"),
+        ("distill/match-random", "student: random init", "tab:purple"),
+    ):
         entry = by_name.get(name)
         if entry and entry.get("kl_curve"):
-            left.plot([p["step"] for p in entry["kl_curve"]], [p["kl"] for p in entry["kl_curve"]], label=label,
-                      color=color)
+            left.plot(
+                [p["step"] for p in entry["kl_curve"]],
+                [p["kl"] for p in entry["kl_curve"]],
+                label=label,
+                color=color,
+            )
         _curve(right, entry, label, color=color, marker="o", ms=3)
     _curve(right, by_name.get("pretrain/oracle"), "oracle (teacher)", color="black", marker="*", ms=4)
     left.set(xlabel="distillation steps", ylabel="KL(oracle || student)", yscale="log", title="Oracle matching")
@@ -82,21 +101,34 @@ def undo_robustness_compute(results: dict, by_name: dict, path: Path) -> Path:
         rob = [e["robustness"]["headline"] for e in groups[alpha]]
         cost = [e["compute_pct"] or 0.0 for e in groups[alpha]]
         left.errorbar(np.mean(cost), np.mean(rob), yerr=np.std(rob), xerr=np.std(cost), fmt="^", color="tab:green")
-        left.annotate(f"α={alpha:g}", (np.mean(cost), np.mean(rob)), textcoords="offset points", xytext=(4, 4),
-                      fontsize=8)
+        left.annotate(
+            f"α={alpha:g}",
+            (np.mean(cost), np.mean(rob)),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+        )
     full = by_name.get("distill/full-maxent")
     if full and full.get("robustness", {}).get("headline") is not None:
-        left.plot(full["compute_pct"] or 0.0, full["robustness"]["headline"], "D", color="tab:blue",
-                  label="full distillation")
+        left.plot(
+            full["compute_pct"] or 0.0,
+            full["robustness"]["headline"],
+            "D",
+            color="tab:blue",
+            label="full distillation",
+        )
         left.legend(fontsize=8)
     left.axhline(1.0, color="black", lw=0.8, ls=":")
     left.axhline(0.0, color="tab:red", lw=0.8, ls=":")
-    left.set(xlabel="compute (% of oracle pretraining)", ylabel=f"robustness @ {budget} attack steps",
-             title="UNDO: robustness vs compute")
+    left.set(
+        xlabel="compute (% of oracle pretraining)",
+        ylabel=f"robustness @ {budget} attack steps",
+        title="UNDO: robustness vs compute",
+    )
     cmap = plt.get_cmap("viridis")
     for i, alpha in enumerate(alphas):
         _curve(right, groups[alpha][0], f"UNDO α={alpha:g}", color=cmap(i / max(len(alphas) - 1, 1)))
-    unlearned = by_name.get(next((e["robustness"]["reference"] for a in alphas for e in groups[a]), ""), None)
+    unlearned = by_name.get(next((e["robustness"]["reference"] for a in alphas for e in groups[a]), ""))
     _curve(right, unlearned, "Unlearn (teacher)", color="tab:red", ls="--")
     _curve(right, by_name.get("pretrain/oracle"), "Data filtering", color="black", ls="--")
     right.set(xlabel="relearning steps", ylabel=f"{results['forget_metric']} (best attack)", title="Relearning")
@@ -108,15 +140,20 @@ def pareto(results: dict, path: Path) -> Path:
     plt = _pyplot()
     budgets = results["budgets"]
     fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 3.8), sharey=True)
-    for ax, budget in zip(axes, budgets):
+    for ax, budget in zip(axes, budgets, strict=False):
         shown = set()
         for e in results["models"]:
             point = e.get("attack", {}).get(str(budget))
             if point is None:
                 continue
             color, marker = ROLE_STYLE.get(e["role"], ("tab:cyan", "x"))
-            ax.scatter(e["metrics"]["retain"], point["forget"], color=color, marker=marker,
-                       label=None if e["role"] in shown else e["role"])
+            ax.scatter(
+                e["metrics"]["retain"],
+                point["forget"],
+                color=color,
+                marker=marker,
+                label=None if e["role"] in shown else e["role"],
+            )
             shown.add(e["role"])
         ax.set(title=f"after {budget} attack steps", xlabel=f"{results['retain_metric']} (before attack)")
     axes[0].set_ylabel(f"{results['forget_metric']} after attack")

@@ -44,13 +44,24 @@ def execute(exp, job: Job, wandb: str | None = None) -> dict:
     """Run one job in this process into its atomic run folder; returns the run's summary."""
     from undo.tracking import Tracker
 
-    config = {"setting": exp.setting.name, "scale": exp.scale.name, "stage": job.stage, "name": job.name,
-              "params": job.params}
+    config = {
+        "setting": exp.setting.name,
+        "scale": exp.scale.name,
+        "stage": job.stage,
+        "name": job.name,
+        "params": job.params,
+    }
     run = RunDir(exp.run_dir(job.ref), config)
     tracker = None
     try:
-        tracker = Tracker(run.path / "metrics.jsonl", config, name=f"{exp.setting.name}/{exp.scale.name}/{job.ref}",
-                          group=f"{exp.setting.name}-{exp.scale.name}-{job.stage}", wandb_dir=exp.wandb_dir, mode=wandb)
+        tracker = Tracker(
+            run.path / "metrics.jsonl",
+            config,
+            name=f"{exp.setting.name}/{exp.scale.name}/{job.ref}",
+            group=f"{exp.setting.name}-{exp.scale.name}-{job.stage}",
+            wandb_dir=exp.wandb_dir,
+            mode=wandb,
+        )
         summary = stage_function(job.stage)(exp, run, tracker, job.params)
         run.write_json("summary.json", summary)
         tracker.summary({k: v for k, v in summary.items() if isinstance(v, (int, float))})
@@ -77,8 +88,15 @@ def visible_gpus() -> list[str]:
     return [i.strip() for i in ids.split(",")][:count] if ids else [str(i) for i in range(count)]
 
 
-def launch(exp, jobs: list[Job], *, force: bool = False, dry_run: bool = False, only: str | None = None,
-           wandb: str | None = None) -> int:
+def launch(
+    exp,
+    jobs: list[Job],
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    only: str | None = None,
+    wandb: str | None = None,
+) -> int:
     """Run the jobs; returns the number of failed jobs."""
     if only:
         jobs = [j for j in jobs if fnmatch.fnmatch(j.ref, only) or fnmatch.fnmatch(j.name, only)]
@@ -124,11 +142,22 @@ def _run_on_gpus(exp, jobs: list[Job], gpus: list[str], wandb) -> list[tuple[str
                 job = pending.pop(0)
                 log = exp.root / job.stage / ".logs" / f"{job.name}.log"
                 log.parent.mkdir(parents=True, exist_ok=True)
-                spec = json.dumps({"setting": exp.setting.name, "scale": exp.scale.name, "out": str(exp.out),
-                                   "wandb": wandb, "job": asdict(job)})
+                spec = json.dumps(
+                    {
+                        "setting": exp.setting.name,
+                        "scale": exp.scale.name,
+                        "out": str(exp.out),
+                        "wandb": wandb,
+                        "job": asdict(job),
+                    }
+                )
                 with open(log, "w") as handle:
-                    proc = subprocess.Popen([sys.executable, "-m", "undo.launch", spec], stdout=handle,
-                                            stderr=subprocess.STDOUT, env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu})
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "undo.launch", spec],
+                        stdout=handle,
+                        stderr=subprocess.STDOUT,
+                        env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu},
+                    )
                 running[slot] = (job, proc, log)
                 print(f"GPU {gpu}: {job.ref} (log {log})", flush=True)
         time.sleep(0.5)

@@ -40,12 +40,24 @@ PRESETS = {
     "0.6B": dict(num_hidden_layers=18, num_attention_heads=8, head_dim=256, hidden_size=1024, intermediate_size=4096),
     "0.9B": dict(num_hidden_layers=22, num_attention_heads=8, head_dim=256, hidden_size=1280, intermediate_size=5120),
     "tiny": dict(
-        num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, head_dim=32, hidden_size=128,
-        intermediate_size=512, query_pre_attn_scalar=32, max_position_embeddings=512,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        hidden_size=128,
+        intermediate_size=512,
+        query_pre_attn_scalar=32,
+        max_position_embeddings=512,
     ),
     "micro": dict(  # as many layers as tiny, so the embedded grids (RMU layers) also fit the smoke scale
-        num_hidden_layers=4, num_attention_heads=2, num_key_value_heads=1, head_dim=16, hidden_size=32,
-        intermediate_size=64, query_pre_attn_scalar=16, max_position_embeddings=256,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        hidden_size=32,
+        intermediate_size=64,
+        query_pre_attn_scalar=16,
+        max_position_embeddings=256,
     ),
 }
 

@@ -70,21 +70,28 @@ def collect(exp) -> dict:
             summary = exp.summary(ref)
             metrics = summary["metrics"]
             entry = {
-                "name": ref, "stage": stage, "role": summary.get("role", stage), "method": summary.get("method"),
-                "alpha": summary.get("alpha"), "beta": summary.get("beta"), "seed": summary.get("seed"),
-                "teacher": summary.get("teacher"), "steps": summary["steps"],
+                "name": ref,
+                "stage": stage,
+                "role": summary.get("role", stage),
+                "method": summary.get("method"),
+                "alpha": summary.get("alpha"),
+                "beta": summary.get("beta"),
+                "seed": summary.get("seed"),
+                "teacher": summary.get("teacher"),
+                "steps": summary["steps"],
                 "metrics": {"retain": metrics[retain], "forget": metrics[forget], **metrics},
                 "compute_pct": summary.get("compute_pct"),
             }
             if entry["role"] == "matched":
                 entry["kl_curve"] = train_curve(exp.finished(ref) / "metrics.jsonl")
             if ref in attacks:
-                entry["attack"] = {str(s): v for s, v in
-                                   best_attack(attacks[ref], forget, setting.higher_is_better).items()}
+                entry["attack"] = {
+                    str(s): v for s, v in best_attack(attacks[ref], forget, setting.higher_is_better).items()
+                }
                 entry["attack_runs"] = len(attacks[ref])
             entries.append(entry)
     by_name = {e["name"]: e for e in entries}
-    budgets = [b for b in exp.scale.attack_budgets]
+    budgets = list(exp.scale.attack_budgets)
     for entry in entries:
         if "attack" not in entry:
             continue
@@ -98,12 +105,25 @@ def collect(exp) -> dict:
         per_budget = {}
         for step in entry["attack"]:
             if step in reference["attack"] and step in oracle["attack"]:
-                per_budget[step] = robustness(entry["attack"][step]["forget"], reference["attack"][step]["forget"],
-                                              oracle["attack"][step]["forget"])
-        entry["robustness"] = {"reference": reference["name"], "headline_budget": budgets[1],
-                               "headline": per_budget.get(str(budgets[1])), "per_budget": per_budget}
-    return {"setting": setting.name, "scale": exp.scale.name, "retain_metric": retain, "forget_metric": forget,
-            "budgets": budgets, "models": entries}
+                per_budget[step] = robustness(
+                    entry["attack"][step]["forget"],
+                    reference["attack"][step]["forget"],
+                    oracle["attack"][step]["forget"],
+                )
+        entry["robustness"] = {
+            "reference": reference["name"],
+            "headline_budget": budgets[1],
+            "headline": per_budget.get(str(budgets[1])),
+            "per_budget": per_budget,
+        }
+    return {
+        "setting": setting.name,
+        "scale": exp.scale.name,
+        "retain_metric": retain,
+        "forget_metric": forget,
+        "budgets": budgets,
+        "models": entries,
+    }
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -115,24 +135,34 @@ def budget_value(entry: dict, budget: int, key: str = "forget"):
     return None if point is None else point[key]
 
 
+def _row(cells: list) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
 def markdown(results: dict) -> str:
     budgets = results["budgets"]
     retain, forget = results["retain_metric"], results["forget_metric"]
-    head = (f"| model | role | method | alpha | steps | {retain} | {forget} | "
-            + " | ".join(f"{forget} @{b}" for b in budgets) + " | "
-            + " | ".join(f"robust @{b}" for b in budgets[1:]) + " | compute % |")
-    lines = [f"# Results: {results['setting']} / {results['scale']}", "",
-             f"Forget metric after the strongest relearning attack (best learning rate per step budget); robustness"
-             f" = (F - F_unlearned) / (F_oracle - F_unlearned). Compute = FLOPs as % of the oracle's pretraining.",
-             "", head, "|---" * (head.count("|") - 1) + "|"]
+    head = [
+        "model", "role", "method", "alpha", "steps", retain, forget,
+        *(f"{forget} @{b}" for b in budgets), *(f"robust @{b}" for b in budgets[1:]), "compute %",
+    ]  # fmt: skip
+    lines = [
+        f"# Results: {results['setting']} / {results['scale']}",
+        "",
+        "Forget metric after the strongest relearning attack (best learning rate per step budget); robustness"
+        " = (F - F_unlearned) / (F_oracle - F_unlearned). Compute = FLOPs as % of the oracle's pretraining.",
+        "",
+        _row(head),
+        _row(["---"] * len(head)),
+    ]
     for e in results["models"]:
-        rob = e.get("robustness", {}).get("per_budget", {})
-        lines.append(
-            f"| {e['name']} | {e['role']} | {e['method'] or ''} | {_fmt(e['alpha'], 2) if e['alpha'] is not None else ''}"
-            f" | {e['steps']} | {_fmt(e['metrics']['retain'])} | {_fmt(e['metrics']['forget'])} | "
-            + " | ".join(_fmt(budget_value(e, b)) for b in budgets) + " | "
-            + " | ".join(_fmt(rob.get(str(b)), 2) for b in budgets[1:])
-            + f" | {_fmt(e['compute_pct'], 1)} |")
+        robust = e.get("robustness", {}).get("per_budget", {})
+        lines.append(_row([
+            e["name"], e["role"], e["method"] or "", "" if e["alpha"] is None else _fmt(e["alpha"], 2), e["steps"],
+            _fmt(e["metrics"]["retain"]), _fmt(e["metrics"]["forget"]),
+            *(_fmt(budget_value(e, b)) for b in budgets), *(_fmt(robust.get(str(b)), 2) for b in budgets[1:]),
+            _fmt(e["compute_pct"], 1),
+        ]))  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -31,7 +31,9 @@ class RunDir:
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp.mkdir()
         except OSError as err:
-            raise UserError(f"output folder {self.final.parent} is not writable ({err.strerror}): choose another --out") from None
+            raise UserError(
+                f"output folder {self.final.parent} is not writable ({err.strerror}): choose another --out"
+            ) from None
         self.write_json("config.json", config)
 
     @property

@@ -20,13 +20,13 @@ def degradation(value: float, reference: float, higher_is_better: bool) -> float
     return change / abs(reference)
 
 
-def select(records: list[dict], base: dict, retain: str, forget: str, higher_is_better: bool,
-           tolerance: float = 0.05) -> dict | None:
+def select(
+    records: list[dict], base: dict, retain: str, forget: str, higher_is_better: bool, tolerance: float = 0.05
+) -> dict | None:
     """The selected record, or None when no record keeps the retain metric within tolerance.
 
     Each record has "name" and "metrics" {retain: ..., forget: ...}; `base` is the base model's metrics."""
-    eligible = [r for r in records
-                if degradation(r["metrics"][retain], base[retain], higher_is_better) <= tolerance]
+    eligible = [r for r in records if degradation(r["metrics"][retain], base[retain], higher_is_better) <= tolerance]
     if not eligible:
         return None
     sign = -1 if higher_is_better else 1  # strongest forgetting = worst forget performance
@@ -38,7 +38,7 @@ def resolve(exp, ref: str, tolerance: float = 0.05) -> str:
     stage, _, name = ref.partition("/")
     if not name.startswith(SELECTED):
         return ref
-    method = name[len(SELECTED):]
+    method = name[len(SELECTED) :]
     setting = exp.setting
     records = []
     for run in exp.finished_runs(stage):
@@ -56,7 +56,11 @@ def resolve(exp, ref: str, tolerance: float = 0.05) -> str:
         )
     path = exp.root / stage / "selected.json"
     chosen_all = json.loads(path.read_text()) if path.is_file() else {}
-    chosen_all[method] = {"run": chosen["name"], "metrics": chosen["metrics"], "tolerance": tolerance,
-                          "candidates": len(records)}
+    chosen_all[method] = {
+        "run": chosen["name"],
+        "metrics": chosen["metrics"],
+        "tolerance": tolerance,
+        "candidates": len(records),
+    }
     path.write_text(json.dumps(chosen_all, indent=1) + "\n")
     return chosen["name"]

@@ -60,7 +60,12 @@ FINEWEB2_KOREAN = {"kind": "hub", "path": "HuggingFaceFW/fineweb-2", "name": "ko
 PAPER_BUDGET = {"validation_docs": 2000, "validation_tokens": 500_000, "train_tokens": 1_000_000_000}
 
 EMBEDDED_LANGUAGE = Scale(
-    name="embedded", model="tiny", tokenizer="embedded", seq_len=128, corpora=LIBREOFFICE_HELP, eval_blocks=64,
+    name="embedded",
+    model="tiny",
+    tokenizer="embedded",
+    seq_len=128,
+    corpora=LIBREOFFICE_HELP,
+    eval_blocks=64,
     attack_budgets=(0, 10, 30),
 )
 

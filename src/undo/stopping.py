@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 
-def retain_recovered(metric: str, teacher_value: float, higher_is_better: bool,
-                     tolerance: float = 0.05) -> Callable[[dict], bool]:
+def retain_recovered(
+    metric: str, teacher_value: float, higher_is_better: bool, tolerance: float = 0.05
+) -> Callable[[dict], bool]:
     """CE (lower is better): (student - teacher) / teacher < tolerance, as the paper's language rule.
     Accuracy (higher is better): student - teacher > -tolerance, as the paper's arithmetic rule."""
 

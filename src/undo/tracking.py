@@ -77,26 +77,61 @@ def _start_wandb(config: dict, *, name: str, group: str, wandb_dir: Path, mode: 
     return wandb.init(mode="offline", **kwargs)
 
 
-def log_report(results: dict, table_markdown: str, figures: list[Path], *, name: str, wandb_dir: Path,
-               mode: str | None = None) -> None:
+def log_report(
+    results: dict,
+    table_markdown: str,
+    figures: list[Path],
+    *,
+    name: str,
+    wandb_dir: Path,
+    mode: str | None = None,
+) -> None:
     """One wandb run holding the results table (as a wandb.Table) and the figures."""
     mode = wandb_mode(mode)
     if mode == "off":
         return
     import wandb
 
-    run = _start_wandb({"setting": results["setting"], "scale": results["scale"]}, name=name, group="report",
-                       wandb_dir=wandb_dir, mode=mode)
+    run = _start_wandb(
+        {"setting": results["setting"], "scale": results["scale"]},
+        name=name,
+        group="report",
+        wandb_dir=wandb_dir,
+        mode=mode,
+    )
     budgets = results["budgets"]
-    columns = ["model", "role", "method", "alpha", "retain", "forget", *(f"forget@{b}" for b in budgets),
-               "robustness", "compute_pct"]
+    columns = [
+        "model",
+        "role",
+        "method",
+        "alpha",
+        "retain",
+        "forget",
+        *(f"forget@{b}" for b in budgets),
+        "robustness",
+        "compute_pct",
+    ]
     rows = []
     for e in results["models"]:
         attack = e.get("attack", {})
-        rows.append([e["name"], e["role"], e["method"], e["alpha"], e["metrics"]["retain"], e["metrics"]["forget"],
-                     *(attack.get(str(b), {}).get("forget") for b in budgets),
-                     e.get("robustness", {}).get("headline"), e["compute_pct"]])
-    run.log({"results": wandb.Table(columns=columns, data=rows),
-             "results_markdown": wandb.Html(f"<pre>{table_markdown}</pre>"),
-             **{f"figures/{p.stem}": wandb.Image(str(p)) for p in figures}})
+        rows.append(
+            [
+                e["name"],
+                e["role"],
+                e["method"],
+                e["alpha"],
+                e["metrics"]["retain"],
+                e["metrics"]["forget"],
+                *(attack.get(str(b), {}).get("forget") for b in budgets),
+                e.get("robustness", {}).get("headline"),
+                e["compute_pct"],
+            ]
+        )
+    run.log(
+        {
+            "results": wandb.Table(columns=columns, data=rows),
+            "results_markdown": wandb.Html(f"<pre>{table_markdown}</pre>"),
+            **{f"figures/{p.stem}": wandb.Image(str(p)) for p in figures},
+        }
+    )
     run.finish()

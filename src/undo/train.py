@@ -94,7 +94,10 @@ def make_optimizer(params: list[nn.Parameter], optim: Optim) -> torch.optim.Adam
     """Weight decay on matrices only; norms' gains are not decayed."""
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": optim.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=optim.lr, betas=optim.betas)
 
 
@@ -104,14 +107,14 @@ def sam_perturb(params: list[nn.Parameter], rho: float) -> list[torch.Tensor]:
     norm = torch.sqrt(sum(g.float().pow(2).sum() for g in grads))
     saved = [p.detach().clone() for p in params]
     with torch.no_grad():
-        for p, g in zip(params, grads):
+        for p, g in zip(params, grads, strict=False):
             p.add_(g, alpha=rho / (norm.item() + 1e-12))
     return saved
 
 
 def restore(params: list[nn.Parameter], saved: list[torch.Tensor]) -> None:
     with torch.no_grad():
-        for p, s in zip(params, saved):
+        for p, s in zip(params, saved, strict=False):
             p.copy_(s)
 
 
@@ -141,8 +144,10 @@ def train(
     at the end, and stops early once `stop(eval metrics)` is true."""
     missing = [name for name in objective.streams if name not in streams]
     if missing:
-        raise UserError(f"{type(objective).__name__} needs the data streams {list(objective.streams)}, "
-                        f"missing {missing}: check the setting's domains and the grid")
+        raise UserError(
+            f"{type(objective).__name__} needs the data streams {list(objective.streams)}, "
+            f"missing {missing}: check the setting's domains and the grid"
+        )
     params = objective.trainable(model)
     if params is not None:
         model.requires_grad_(False)
@@ -185,23 +190,32 @@ def train(
         window.clear()
         bar.set_postfix(loss=f"{averaged['loss']:.4f}")
         if tracker is not None:
-            tracker.log({"kind": "train", **averaged, "lr": scheduler.get_last_lr()[0], "tokens": result.tokens,
-                         "flops": result.flops, "seconds": time.perf_counter() - start}, step)
+            tracker.log(
+                {
+                    "kind": "train",
+                    **averaged,
+                    "lr": scheduler.get_last_lr()[0],
+                    "tokens": result.tokens,
+                    "flops": result.flops,
+                    "seconds": time.perf_counter() - start,
+                },
+                step,
+            )
 
     model.train()
-    bar = tqdm(total=optim.steps, desc=desc, disable=not accelerator.is_main_process, leave=False,
-               dynamic_ncols=True)
+    bar = tqdm(total=optim.steps, desc=desc, disable=not accelerator.is_main_process, leave=False, dynamic_ncols=True)
     try:
         result.stop_rule_met = run_eval(0)
         step = 0
         while step < optim.steps and not result.stop_rule_met:
             step += 1
-            micro = [_to_device({name: next(it) for name, it in streams.items()}, accelerator.device)
-                     for _ in range(optim.grad_accum)]
+            micro = [
+                _to_device({name: next(it) for name, it in streams.items()}, accelerator.device)
+                for _ in range(optim.grad_accum)
+            ]
             loss, logs = _accumulate_grads(model, objective, micro, accelerator)
             if not math.isfinite(loss):
-                raise UserError(f"{desc}: loss became {loss} at step {step} (lr {optim.lr:g}): "
-                                "lower the learning rate")
+                raise UserError(f"{desc}: loss became {loss} at step {step} (lr {optim.lr:g}): lower the learning rate")
             if optim.sam_rho > 0:
                 saved = sam_perturb(params, optim.sam_rho)
                 optimizer.zero_grad(set_to_none=True)
@@ -242,7 +256,7 @@ def _accumulate_grads(model, objective: Objective, micro: list[dict], accelerato
     total, logs = 0.0, {}
     for i, batch in enumerate(micro):
         sync = i == len(micro) - 1
-        with (nullcontext() if sync else accelerator.no_sync(model)), accelerator.autocast():
+        with nullcontext() if sync else accelerator.no_sync(model), accelerator.autocast():
             loss, step_logs = objective(model, batch)
         accelerator.backward(loss / len(micro))
         total += loss.item() / len(micro)

@@ -18,13 +18,20 @@ BUDGET_KEYS = {"train": "train_tokens", "validation": "validation_tokens"}
 
 
 def cache_key(source: dict, tokenizer: str, block_len: int, split: str) -> str:
-    spec = {"source": source, "tokenizer": tokenizer_fingerprint(tokenizer), "block_len": block_len, "split": split}
+    spec = {
+        "source": source,
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "block_len": block_len,
+        "split": split,
+    }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def prepared_blocks(source: dict, tokenizer: str, block_len: int, split: str, cache_root: Path) -> TokenBlocks:
     """The packed blocks of one corpus split, from the cache when present, else built and cached."""
-    folder = Path(cache_root) / f"{corpus_name(source)}-{split}-{block_len}-{cache_key(source, tokenizer, block_len, split)}"
+    folder = (
+        Path(cache_root) / f"{corpus_name(source)}-{split}-{block_len}-{cache_key(source, tokenizer, block_len, split)}"
+    )
     if (folder / "meta.json").is_file():
         return load_blocks(folder)
     return _build(source, tokenizer, block_len, split, folder)
@@ -39,7 +46,9 @@ def _build(source: dict, tokenizer: str, block_len: int, split: str, folder: Pat
         folder.parent.mkdir(parents=True, exist_ok=True)
         writer = BlockWriter(folder, block_len, len(tok))
     except OSError as err:
-        raise UserError(f"cannot write the data cache at {folder.parent} ({err.strerror}): choose a writable --out") from None
+        raise UserError(
+            f"cannot write the data cache at {folder.parent} ({err.strerror}): choose a writable --out"
+        ) from None
     try:
         docs = iter_documents(source, split)
         while max_tokens is None or writer.n_blocks * block_len < max_tokens:

@@ -72,7 +72,7 @@ class Mixture:
         counts = self.rng.multinomial(self.batch_size, self.probs)
         parts = [
             to_batch(self.samplers[name].blocks, self.samplers[name].take(int(count)))
-            for name, count in zip(self.names, counts)
+            for name, count in zip(self.names, counts, strict=False)
             if count
         ]
         return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}

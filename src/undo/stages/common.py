@@ -18,12 +18,29 @@ def evaluator(exp, domains: list[str] | None = None):
     return lambda model: ce_metrics(model, validation, exp.accelerator, exp.scale.eval_batch_size)
 
 
-def fit(exp, tracker, model, objective, streams: dict, params: dict, *, stop=None, evaluate=None,
-        desc: str = "train") -> TrainResult:
+def fit(
+    exp,
+    tracker,
+    model,
+    objective,
+    streams: dict,
+    params: dict,
+    *,
+    stop=None,
+    evaluate=None,
+    desc: str = "train",
+) -> TrainResult:
     return train(
-        model, objective, streams, Optim(**params["optim"]),
-        accelerator=exp.accelerator, tracker=tracker, evaluate=evaluate or evaluator(exp),
-        eval_every=params.get("eval_every", 0), stop=stop, desc=desc,
+        model,
+        objective,
+        streams,
+        Optim(**params["optim"]),
+        accelerator=exp.accelerator,
+        tracker=tracker,
+        evaluate=evaluate or evaluator(exp),
+        eval_every=params.get("eval_every", 0),
+        stop=stop,
+        desc=desc,
     )
 
 

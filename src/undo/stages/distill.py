@@ -35,25 +35,49 @@ def run(exp, run, tracker, params: dict) -> dict:
     else:
         student = load_model(exp.finished(params["student"]) / "model")
     if student.config.vocab_size != teacher.config.vocab_size:
-        raise UserError(f"teacher {teacher_ref} has a vocabulary of {teacher.config.vocab_size} tokens but the "
-                        f"student has {student.config.vocab_size}: distill between models of one tokenizer")
+        raise UserError(
+            f"teacher {teacher_ref} has a vocabulary of {teacher.config.vocab_size} tokens but the "
+            f"student has {student.config.vocab_size}: distill between models of one tokenizer"
+        )
     run.write_json("inputs.json", {"teacher": teacher_ref, "student": params.get("student", "random")})
 
     setting = exp.setting
     stop = None
     if params.get("tolerance") is not None:
-        stop = retain_recovered(setting.retain_metric, teacher_summary["metrics"][setting.retain_metric],
-                                setting.higher_is_better, params["tolerance"])
+        stop = retain_recovered(
+            setting.retain_metric,
+            teacher_summary["metrics"][setting.retain_metric],
+            setting.higher_is_better,
+            params["tolerance"],
+        )
     data = mixture(exp, params["mix"], params["batch_size"], seed)
     # The stop rule needs the retain metric only; every domain is measured once at the end.
-    result = fit(exp, tracker, student, Distillation(teacher), {"train": data}, params, stop=stop,
-                 evaluate=evaluator(exp, [setting.retain]), desc=f"distill/{run.final.name}")
+    result = fit(
+        exp,
+        tracker,
+        student,
+        Distillation(teacher),
+        {"train": data},
+        params,
+        stop=stop,
+        evaluate=evaluator(exp, [setting.retain]),
+        desc=f"distill/{run.final.name}",
+    )
     save(exp, run, student)
     metrics = evaluator(exp)(exp.accelerator.unwrap_model(student))
     method = teacher_summary.get("method", teacher_summary.get("role"))
     return summarize(
-        result, student, metrics, role=ROLES[kind], kind=kind, teacher=teacher_ref, method=method,
+        result,
+        student,
+        metrics,
+        role=ROLES[kind],
+        kind=kind,
+        teacher=teacher_ref,
+        method=method,
         student_init=params.get("student", "random") if kind != "undo" else "noised-teacher",
-        alpha=params.get("alpha"), beta=params.get("beta"), seed=seed,
-        teacher_metrics=teacher_summary["metrics"], compute_pct=percent_of_oracle(exp, result.flops),
+        alpha=params.get("alpha"),
+        beta=params.get("beta"),
+        seed=seed,
+        teacher_metrics=teacher_summary["metrics"],
+        compute_pct=percent_of_oracle(exp, result.flops),
     )

@@ -21,13 +21,15 @@ def prepare(exp) -> list[dict]:
         for split in ("train", "validation"):
             start = time.perf_counter()
             blocks = exp.blocks(domain, split)
-            rows.append({
-                "domain": domain,
-                "split": split,
-                "documents": blocks.meta["n_documents"],
-                "blocks": len(blocks),
-                "tokens": blocks.n_tokens,
-                "unigram_entropy": unigram_entropy(blocks.ids, blocks.meta["vocab_size"]),
-                "seconds": time.perf_counter() - start,
-            })
+            rows.append(
+                {
+                    "domain": domain,
+                    "split": split,
+                    "documents": blocks.meta["n_documents"],
+                    "blocks": len(blocks),
+                    "tokens": blocks.n_tokens,
+                    "unigram_entropy": unigram_entropy(blocks.ids, blocks.meta["vocab_size"]),
+                    "seconds": time.perf_counter() - start,
+                }
+            )
     return rows

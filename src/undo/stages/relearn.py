@@ -17,16 +17,36 @@ def run(exp, run, tracker, params: dict) -> dict:
     model = load_model(exp.finished(target) / "model")
     seed = params.get("seed", 0)
     data = mixture(exp, params.get("mix", {setting.forget: 1.0}), params["batch_size"], seed)
-    optim = {"lr": params["lr"], "steps": params["steps"], "weight_decay": params.get("weight_decay", 0.0),
-             "grad_accum": params.get("grad_accum", 1)}
+    optim = {
+        "lr": params["lr"],
+        "steps": params["steps"],
+        "weight_decay": params.get("weight_decay", 0.0),
+        "grad_accum": params.get("grad_accum", 1),
+    }
     # The attack's curve needs the forget metric only, often; the retain metric is measured once at the end.
-    result = fit(exp, tracker, model, LanguageModeling(), {"train": data}, {**params, "optim": optim},
-                 evaluate=evaluator(exp, [setting.forget]), desc=f"relearn/{run.final.name}")
+    result = fit(
+        exp,
+        tracker,
+        model,
+        LanguageModeling(),
+        {"train": data},
+        {**params, "optim": optim},
+        evaluate=evaluator(exp, [setting.forget]),
+        desc=f"relearn/{run.final.name}",
+    )
     retain = evaluator(exp, [setting.retain])(model)
     if params.get("save_model", False):
         save(exp, run, model)
     curve = [{"step": e["step"], setting.forget_metric: e[setting.forget_metric]} for e in result.evals]
-    summary = summarize(result, model, role="attack", target=target, target_ref=params["model"], lr=params["lr"],
-                        curve=curve, epochs=data.epochs())
+    summary = summarize(
+        result,
+        model,
+        role="attack",
+        target=target,
+        target_ref=params["model"],
+        lr=params["lr"],
+        curve=curve,
+        epochs=data.epochs(),
+    )
     summary["metrics"].update(retain)
     return summary

@@ -19,9 +19,11 @@ class GradDiff(Objective):
 
     def __call__(self, model, batch):
         forget, retain = batch["forget"], batch["retain"]
-        forget_ce = losses.cross_entropy(model(input_ids=forget["input_ids"]).logits, forget["input_ids"],
-                                         forget["loss_mask"])
-        retain_ce = losses.cross_entropy(model(input_ids=retain["input_ids"]).logits, retain["input_ids"],
-                                         retain["loss_mask"])
+        forget_ce = losses.cross_entropy(
+            model(input_ids=forget["input_ids"]).logits, forget["input_ids"], forget["loss_mask"]
+        )
+        retain_ce = losses.cross_entropy(
+            model(input_ids=retain["input_ids"]).logits, retain["input_ids"], retain["loss_mask"]
+        )
         loss = -self.forget_weight * forget_ce + self.retain_weight * retain_ce
         return loss, {"forget_ce": forget_ce.item(), "retain_ce": retain_ce.item()}

@@ -19,8 +19,9 @@ class MaxEnt(Objective):
 
     streams = ("forget", "retain")
 
-    def __init__(self, model, seed: int = 0, forget_weight: float = 1.0, retain_weight: float = 1.0,
-                 retain: str = "ce"):
+    def __init__(
+        self, model, seed: int = 0, forget_weight: float = 1.0, retain_weight: float = 1.0, retain: str = "ce"
+    ):
         if retain not in ("ce", "kl"):
             raise UserError(f"MaxEnt retain term must be 'ce' or 'kl', got {retain!r}")
         self.forget_weight = forget_weight

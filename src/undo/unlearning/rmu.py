@@ -39,8 +39,15 @@ class RMU(Objective):
 
     streams = ("forget", "retain")
 
-    def __init__(self, model, seed: int = 0, layer: int = 2, trainable_layers: list[int] | None = None,
-                 steering_coef: float = 6.5, retain_weight: float = 1.0):
+    def __init__(
+        self,
+        model,
+        seed: int = 0,
+        layer: int = 2,
+        trainable_layers: list[int] | None = None,
+        steering_coef: float = 6.5,
+        retain_weight: float = 1.0,
+    ):
         n_layers = len(decoder_layers(model))
         trainable_layers = list(trainable_layers if trainable_layers is not None else [layer])
         for index in [layer, *trainable_layers]:
