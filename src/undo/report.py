@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
+from undo.errors import UserError
 from undo.selection import SELECTED, resolve
 
 MODEL_STAGES = ("pretrain", "unlearn", "distill")
@@ -43,9 +44,11 @@ def robustness(forget_model: float, forget_unlearned: float, forget_oracle: floa
 
 
 def reference_unlearned(entry: dict) -> str:
-    """Which unlearn-only model a robustness score is measured against."""
+    """Which unlearn-only model a robustness score is measured against: a distilled model's teacher; for a
+    robust-unlearning variant (e.g. maxent+sam) the plain method's selected run; the MaxEnt teacher otherwise."""
     if entry["role"] == "unlearned":
-        return entry["name"]
+        plain = entry["method"].split("+")[0]
+        return entry["name"] if plain == entry["method"] else f"unlearn/{SELECTED}{plain}"
     if entry["role"] in ("distilled", "undo") and entry.get("teacher", "").startswith("unlearn/"):
         return entry["teacher"]
     return DEFAULT_TEACHER
@@ -97,7 +100,7 @@ def collect(exp) -> dict:
             continue
         try:
             reference = by_name.get(resolve(exp, reference_unlearned(entry)))
-        except Exception:  # no unlearned model of that method yet
+        except UserError:  # no unlearned model of that method yet
             reference = None
         oracle = by_name.get(ORACLE)
         if reference is None or oracle is None or "attack" not in reference or "attack" not in oracle:
