@@ -1,6 +1,6 @@
 """Tokens/s of the project's training loop against a bare PyTorch loop on the same model and batches.
 
-    uv run python benchmarks/train_loop_speed.py [--steps 40] [--rounds 2] [--preset tiny] [--batch-size 32]
+    uv run python benchmarks/train_loop_speed.py [--steps 40] [--rounds 2] [--preset tiny] [--batch-size 16]
 
 Both loops do forward, next-token CE, backward, gradient clipping and an AdamW step on the embedded-scale
 model; the project's loop adds batch mixing, accelerate, token/FLOP counting and logging. Rounds alternate
@@ -53,7 +53,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--preset", default="tiny")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=16)
     args = p.parse_args()
     exp = Experiment("language", "embedded")
     blocks = exp.blocks("en", "train")
