@@ -34,7 +34,7 @@ def main() -> int:
     p.add_argument("--out", default="outputs/reproduce")
     p.add_argument("--scale", default="embedded")
     args = p.parse_args()
-    robustness, timings = defaultdict(lambda: defaultdict(list)), defaultdict(list)
+    robustness, timings = defaultdict(lambda: defaultdict(list)), {}
     budgets = None
     for seed in args.seeds:
         out = Path(args.out) / f"seed-{seed}"
@@ -49,14 +49,18 @@ def main() -> int:
             for budget, value in model.get("robustness", {}).get("per_budget", {}).items():
                 if value is not None:
                     robustness[model["name"]][int(budget)].append(value)
-        for stage, seconds in json.loads((results_dir / "timings.json").read_text()).items():
-            timings[stage].append(seconds)
+        timings[seed] = json.loads((results_dir / "timings.json").read_text())
     print(f"\nrobustness over seeds {args.seeds} (mean ± std)")
     print("| model | " + " | ".join(f"@{b} steps" for b in budgets[1:]) + " |")
     print("|---" * len(budgets) + "|")
     for name, per_budget in robustness.items():
         print(f"| {name} | " + " | ".join(spread(per_budget.get(b, [])) for b in budgets[1:]) + " |")
-    print("\nwall time per stage (s): " + ", ".join(f"{s} {spread(v)}" for s, v in timings.items()))
+    stages = list(next(iter(timings.values())))
+    print("\nwall time per stage in seconds (a replicate resumed from finished runs shows only its re-check)")
+    print("| seed | " + " | ".join(stages) + " | total |")
+    print("|---" * (len(stages) + 2) + "|")
+    for seed, times in timings.items():
+        print(f"| {seed} | " + " | ".join(f"{times[s]:.0f}" for s in stages) + f" | {sum(times.values()):.0f} |")
     return 0
 
 

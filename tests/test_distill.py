@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import pytest
@@ -92,6 +93,8 @@ def test_undo_run_records_teacher_and_cost(exp):
     )
     summary = exp.summary("distill/undo")
     assert summary["teacher"] == "unlearn/teacher" and summary["role"] == "undo" and summary["alpha"] == 0.5
+    config = json.loads((exp.run_dir("distill/undo") / "config.json").read_text())
+    assert config["inputs"] == {"teacher": "unlearn/teacher", "student": "noised-teacher"}
     assert (
         summary["flops"]
         == 6 * summary["n_params"] * summary["tokens"] + 2 * summary["n_params"] * summary["frozen_tokens"]

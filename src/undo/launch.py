@@ -109,7 +109,13 @@ def launch(
         return 0
     print(f"{len(todo)} job(s) to run, {skipped} already finished (use --force to rerun)", flush=True)
     gpus = visible_gpus()
-    failures = _run_on_gpus(exp, todo, gpus, wandb) if len(gpus) > 1 else _run_here(exp, todo, wandb)
+    if len(gpus) > 1 and todo:
+        from undo.stages.prepare import prepare
+
+        prepare(exp)  # build the block cache once, before workers could race to write it
+        failures = _run_on_gpus(exp, todo, gpus, wandb)
+    else:
+        failures = _run_here(exp, todo, wandb)
     print(f"\n{len(todo) - len(failures)} finished, {len(failures)} failed, {skipped} skipped")
     for ref, message in failures:
         print(f"  FAILED {ref}: {message}")

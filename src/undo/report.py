@@ -8,6 +8,7 @@ was attacked: attack {budget: {forget, lr}}, robustness {headline, per_budget}, 
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 
 from undo.errors import UserError
@@ -174,8 +175,10 @@ def write(exp, results: dict) -> dict:
     folder = exp.root / "results"
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"json": folder / "results.json", "markdown": folder / "results.md"}
-    paths["json"].write_text(json.dumps(results, indent=1) + "\n")
-    paths["markdown"].write_text(markdown(results))
+    for path, text in ((paths["json"], json.dumps(results, indent=1) + "\n"), (paths["markdown"], markdown(results))):
+        partial = path.with_suffix(path.suffix + ".partial")
+        partial.write_text(text)
+        os.replace(partial, path)  # readers never see a half-written results file
     return paths
 
 

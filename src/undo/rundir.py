@@ -34,6 +34,7 @@ class RunDir:
             raise UserError(
                 f"output folder {self.final.parent} is not writable ({err.strerror}): choose another --out"
             ) from None
+        self.config = config
         self.write_json("config.json", config)
 
     @property
@@ -42,6 +43,11 @@ class RunDir:
 
     def write_json(self, name: str, data: dict) -> None:
         (self.tmp / name).write_text(json.dumps(data, indent=1, sort_keys=False, default=str) + "\n")
+
+    def record_inputs(self, **refs: str) -> None:
+        """Add the runs this run actually read (selections resolved) to config.json."""
+        self.config = {**self.config, "inputs": refs}
+        self.write_json("config.json", self.config)
 
     def complete(self) -> None:
         """Mark finished and move into place, replacing an earlier finished run only now."""

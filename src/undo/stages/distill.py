@@ -39,7 +39,8 @@ def run(exp, run, tracker, params: dict) -> dict:
             f"teacher {teacher_ref} has a vocabulary of {teacher.config.vocab_size} tokens but the "
             f"student has {student.config.vocab_size}: distill between models of one tokenizer"
         )
-    run.write_json("inputs.json", {"teacher": teacher_ref, "student": params.get("student", "random")})
+    student_init = "noised-teacher" if kind == "undo" else params.get("student", "random")
+    run.record_inputs(teacher=teacher_ref, student=student_init)
 
     setting = exp.setting
     stop = None
@@ -74,7 +75,7 @@ def run(exp, run, tracker, params: dict) -> dict:
         kind=kind,
         teacher=teacher_ref,
         method=method,
-        student_init=params.get("student", "random") if kind != "undo" else "noised-teacher",
+        student_init=student_init,
         alpha=params.get("alpha"),
         beta=params.get("beta"),
         seed=seed,

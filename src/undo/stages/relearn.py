@@ -15,6 +15,7 @@ def run(exp, run, tracker, params: dict) -> dict:
     setting = exp.setting
     target = resolve(exp, params["model"])
     model = load_model(exp.finished(target) / "model")
+    run.record_inputs(model=target)
     seed = params.get("seed", 0)
     data = mixture(exp, params.get("mix", {setting.forget: 1.0}), params["batch_size"], seed)
     optim = {

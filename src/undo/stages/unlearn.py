@@ -14,6 +14,7 @@ def run(exp, run, tracker, params: dict) -> dict:
     base = params.get("base", "pretrain/base")
     seed = params.get("seed", 0)
     model = load_model(exp.finished(base) / "model")
+    run.record_inputs(base=base)
     objective = make_objective(params["method"], model, params.get("args", {}), seed, params.get("repnoise"))
     setting = exp.setting
     streams = {
