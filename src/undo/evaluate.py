@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from undo.data.blocks import TokenBlocks
@@ -15,7 +16,7 @@ def domain_ce(model, blocks: TokenBlocks, accelerator, batch_size: int = 64) -> 
     total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
     starts = range(accelerator.process_index * batch_size, len(blocks), accelerator.num_processes * batch_size)
     for start in starts:
-        batch = to_batch(blocks, torch.arange(start, min(start + batch_size, len(blocks))).numpy())
+        batch = to_batch(blocks, np.arange(start, min(start + batch_size, len(blocks))))
         ids, mask = batch["input_ids"].to(accelerator.device), batch["loss_mask"].to(accelerator.device)
         with accelerator.autocast():
             logits = model(input_ids=ids).logits

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from undo import losses
 from undo.train import Objective
 
@@ -24,8 +26,6 @@ class Distillation(Objective):
         self.frozen = teacher
 
     def __call__(self, model, batch):
-        import torch
-
         data = batch["train"]
         with torch.no_grad():
             teacher_logits = self.frozen(input_ids=data["input_ids"]).logits
