@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 
 from undo.cli import guarded, run_stage
+from undo.experiment import BASE, ORACLE
 from undo.launch import Job
-
-METHODS = ("graddiff", "maxent", "rmu")
+from undo.unlearning import METHODS
 
 
 def distill_grid(
@@ -24,7 +24,8 @@ def distill_grid(
     undo_teacher: str = "maxent",
 ) -> list[Job]:
     """Full distillation per method and UNDO per (alpha, seed), each until the student's retain metric is within
-    5% of its teacher's (or the step cap); the two oracle-matching students for the same fixed number of steps."""
+    0.05 of its teacher's (relative for CE, absolute for accuracy) or the step cap; the two oracle-matching
+    students for a fixed number of steps."""
     stop = {"tolerance": 0.05}
     jobs = [
         Job("distill", f"full-{m}", {"kind": "full", "teacher": f"unlearn/selected:{m}", **recipe, **stop})
@@ -52,14 +53,14 @@ def distill_grid(
         Job(
             "distill",
             f"match-{student}",
-            {"kind": "match", "teacher": "pretrain/oracle", "student": ref, **match},
+            {"kind": "match", "teacher": ORACLE, "student": ref, **match},
         )
-        for student, ref in (("base", "pretrain/base"), ("random", "random"))
+        for student, ref in (("base", BASE), ("random", "random"))
     ]
     return jobs
 
 
-EMBEDDED = dict(
+LANGUAGE_EMBEDDED = dict(
     mix={"en": 0.5, "ko": 0.5},
     batch_size=16,
     eval_every=25,
@@ -67,18 +68,46 @@ EMBEDDED = dict(
     optim={"lr": 5e-3, "min_lr": 5e-4, "warmup": 20, "steps": 300, "weight_decay": 0.1},
 )
 # The paper's language recipe: 240 x 2048 tokens per step (4 x 60 accumulation), lr 9e-4 -> 7e-4.
-PAPER = dict(
+LANGUAGE_PAPER = dict(
     mix={"en": 0.5, "ko": 0.5},
     batch_size=4,
     eval_every=50,
     seed=0,
     optim={"lr": 9e-4, "min_lr": 7e-4, "warmup": 50, "steps": 1000, "weight_decay": 0.1, "grad_accum": 60},
 )
+ARITHMETIC_EMBEDDED = dict(
+    mix={"en": 0.2, "addsub": 0.5, "muldiv": 0.3},  # the embedded pretraining mix (see run_pretrain.py)
+    batch_size=16,
+    eval_every=50,
+    seed=0,
+    optim={"lr": 1e-2, "min_lr": 1e-3, "warmup": 20, "steps": 500, "weight_decay": 0.1},
+)
+# The public arithmetic scripts: lr 7e-4 -> 7e-5, at most 1000 steps, the stop rule checked every 20 steps, on
+# the pretraining mix (English 0.75, all arithmetic 0.25).
+ARITHMETIC_PAPER = dict(
+    mix={"en": 0.75, "addsub": 0.125, "muldiv": 0.125},
+    batch_size=24,
+    eval_every=20,
+    seed=0,
+    optim={"lr": 7e-4, "min_lr": 7e-5, "warmup": 50, "steps": 1000, "weight_decay": 0.1, "grad_accum": 15},
+)
 
 GRIDS = {
-    ("language", "embedded"): distill_grid(EMBEDDED, alphas=[0.2, 0.4, 0.6, 0.8], seeds=[0], beta=0.1, match_steps=150),
+    ("language", "embedded"): distill_grid(
+        LANGUAGE_EMBEDDED, alphas=[0.2, 0.4, 0.6, 0.8], seeds=[0], beta=0.1, match_steps=150
+    ),
     ("language", "paper"): distill_grid(
-        PAPER,
+        LANGUAGE_PAPER,
+        alphas=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+        seeds=[0, 1, 2, 3, 4],
+        beta=0.1,
+        match_steps=1000,
+    ),
+    ("arithmetic", "embedded"): distill_grid(
+        ARITHMETIC_EMBEDDED, alphas=[0.2, 0.4, 0.6, 0.8], seeds=[0], beta=0.1, match_steps=250
+    ),
+    ("arithmetic", "paper"): distill_grid(
+        ARITHMETIC_PAPER,
         alphas=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
         seeds=[0, 1, 2, 3, 4],
         beta=0.1,

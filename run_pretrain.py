@@ -12,18 +12,29 @@ from undo.cli import guarded, run_stage
 from undo.launch import Job
 
 
-def base_and_oracle(retain: str, forget: str, **recipe) -> list[Job]:
+def base_and_oracle(base_mix: dict[str, float], oracle_mix: dict[str, float], **recipe) -> list[Job]:
+    """The base model on every domain and the data-filtered oracle without the forget domain, one recipe."""
     return [
-        Job("pretrain", "base", {"role": "base", "mix": {retain: 0.5, forget: 0.5}, **recipe}),
-        Job("pretrain", "oracle", {"role": "oracle", "mix": {retain: 1.0}, **recipe}),
+        Job("pretrain", "base", {"role": "base", "mix": base_mix, **recipe}),
+        Job("pretrain", "oracle", {"role": "oracle", "mix": oracle_mix, **recipe}),
     ]
 
+
+LANGUAGE_MIXES = dict(base_mix={"en": 0.5, "ko": 0.5}, oracle_mix={"en": 1.0})
+# The paper's arithmetic mixes: base English 0.75 / all arithmetic 0.25; the oracle keeps the add/sub share.
+ARITHMETIC_PAPER_MIXES = dict(
+    base_mix={"en": 0.75, "addsub": 0.125, "muldiv": 0.125}, oracle_mix={"en": 0.875, "addsub": 0.125}
+)
+# Embedded: arithmetic takes most of the mix (a tiny model needs ~1500 steps of it to answer x/÷ equations)
+# and add/sub, with ~3800 distinct facts against ~800 for x/÷, the larger share.
+ARITHMETIC_EMBEDDED_MIXES = dict(
+    base_mix={"en": 0.2, "addsub": 0.5, "muldiv": 0.3}, oracle_mix={"en": 0.5, "addsub": 0.5}
+)
 
 GRIDS = {
     # 400 steps of 16 x 128 tokens (0.8M tokens) per model, ~2 min each on a 2-core CPU.
     ("language", "embedded"): base_and_oracle(
-        "en",
-        "ko",
+        **LANGUAGE_MIXES,
         batch_size=16,
         eval_every=100,
         seed=0,
@@ -32,8 +43,7 @@ GRIDS = {
     # The paper's 0.1B recipe: 400 x 2048 tokens per step (4 x 100 accumulation: a 256k vocabulary makes
     # logits large), ~1 epoch of 2B tokens.
     ("language", "paper"): base_and_oracle(
-        "en",
-        "ko",
+        **LANGUAGE_MIXES,
         batch_size=4,
         eval_every=250,
         seed=0,
@@ -46,13 +56,29 @@ GRIDS = {
             "grad_accum": 100,
         },
     ),
+    # 1500 steps of 16 x 128 tokens, ~7 min per model on a 2-core CPU.
+    ("arithmetic", "embedded"): base_and_oracle(
+        **ARITHMETIC_EMBEDDED_MIXES,
+        batch_size=16,
+        eval_every=250,
+        seed=0,
+        optim={"lr": 1e-2, "min_lr": 1e-3, "warmup": 30, "steps": 1500, "weight_decay": 0.1},
+    ),
+    # The public arithmetic recipe: 1000 steps of 360 x 256 tokens (24 x 15 accumulation), lr 4e-4 constant.
+    ("arithmetic", "paper"): base_and_oracle(
+        **ARITHMETIC_PAPER_MIXES,
+        batch_size=24,
+        eval_every=100,
+        seed=0,
+        optim={"lr": 4e-4, "warmup": 50, "steps": 1000, "weight_decay": 0.1, "grad_accum": 15},
+    ),
 }
 
 
 def print_table(exp) -> None:
-    from undo.report import ce_table
+    from undo.report import metrics_table
 
-    print(ce_table(exp, exp.finished_runs("pretrain")))
+    print(metrics_table(exp, exp.finished_runs("pretrain")))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,18 +11,22 @@ from __future__ import annotations
 import sys
 
 import run_distill
+import run_unlearn
 from undo.cli import guarded, run_stage
+from undo.experiment import BASE, ORACLE
 from undo.launch import Job
-
-UNLEARNED = ("graddiff", "maxent", "rmu", "maxent+sam", "maxent+repnoise")
+from undo.selection import SELECTED
+from undo.unlearning import variant
 
 
 def targets(setting: str, scale: str) -> list[str]:
-    """Base, oracle, each method's selected unlearned model and every distilled student of the distill grid."""
+    """Base, oracle, the selected model of each unlearning variant of the unlearn grid and every student of the
+    distill grid."""
+    variants = dict.fromkeys(variant(job.params) for job in run_unlearn.GRIDS[(setting, scale)])
     return [
-        "pretrain/base",
-        "pretrain/oracle",
-        *(f"unlearn/selected:{m}" for m in UNLEARNED),
+        BASE,
+        ORACLE,
+        *(f"unlearn/{SELECTED}{v}" for v in variants),
         *(job.ref for job in run_distill.GRIDS[(setting, scale)]),
     ]
 
@@ -48,6 +52,18 @@ GRIDS = {
         steps=500,
         batch_size=4,
         grad_accum=2,
+        eval_every=5,
+    ),
+    ("arithmetic", "embedded"): attack_grid(
+        "arithmetic", "embedded", [1e-3, 3e-3], steps=30, batch_size=8, eval_every=5
+    ),
+    # The public arithmetic attack: batches of 15 x 256 tokens of multiplication and division problems.
+    ("arithmetic", "paper"): attack_grid(
+        "arithmetic",
+        "paper",
+        [1e-3, 7e-4, 4e-4, 1e-4, 7e-5, 5e-5, 1e-5, 7e-6, 4e-6, 1e-6],
+        steps=500,
+        batch_size=15,
         eval_every=5,
     ),
 }

@@ -3,8 +3,8 @@
     python run_unlearn.py                                  # embedded language grid, CPU-sized
     python run_unlearn.py --setting language --scale paper
 
-Afterwards each method's teacher is selected (strongest forgetting with retain CE within 5% of the base)
-and recorded in outputs/<setting>/<scale>/unlearn/selected.json.
+Afterwards each method's teacher is selected (strongest forgetting with the retain metric within 0.05 of the
+base: relative for CE, absolute for accuracy) and recorded in outputs/<setting>/<scale>/unlearn/selected.json.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ EMBEDDED_RMU = {"layer": 2, "trainable_layers": [0, 1, 2], "steering_coef": 30.0
 PAPER = dict(batch_size=4, eval_every=25, seed=0)
 PAPER_LRS = [1e-5, 2e-5, 3e-5, 4e-5, 5e-5, 6e-5, 7e-5, 8e-5]
 PAPER_RMU = {"layer": 10, "trainable_layers": [5, 6, 7, 8, 9, 10], "steering_coef": 6.5, "retain_weight": 1.0}
+ARITHMETIC_PAPER = dict(batch_size=40, eval_every=5, seed=0)
+ARITHMETIC_LRS = [6e-5, 7e-5, 8e-5, 9e-5, 1e-4, 2e-4, 3e-4, 4e-4]
 REPNOISE_GRID = [(0.1, 1e-4), (0.1, 1e-3), (0.5, 1e-2), (0.5, 0.1), (1, 0.1), (1, 1), (2, 2), (4, 4)]
 
 GRIDS = {
@@ -73,6 +75,21 @@ GRIDS = {
                 **PAPER,
             )
         ],
+    ],
+    ("arithmetic", "embedded"): [
+        *sweep("graddiff", [1e-4, 3e-4], 20, {"retain_weight": 15.0}, **EMBEDDED),
+        *sweep("maxent", [3e-4, 1e-3], 20, **EMBEDDED),
+        *sweep("rmu", [3e-3, 1e-2], 40, EMBEDDED_RMU, **EMBEDDED),
+        *sweep("maxent", [1e-3], 20, sam_rho=0.01, tag="-sam", **EMBEDDED),
+        *sweep("maxent", [1e-3], 20, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **EMBEDDED),
+    ],
+    # The public arithmetic scripts: batches of 40, MaxEnt 10 steps, GradDiff lambda 15, RMU c = 6 for 500 steps.
+    ("arithmetic", "paper"): [
+        *sweep("graddiff", ARITHMETIC_LRS, 10, {"retain_weight": 15.0}, **ARITHMETIC_PAPER),
+        *sweep("maxent", ARITHMETIC_LRS, 10, **ARITHMETIC_PAPER),
+        *sweep("rmu", ARITHMETIC_LRS, 500, {**PAPER_RMU, "steering_coef": 6.0}, **ARITHMETIC_PAPER),
+        *sweep("maxent", [1e-4], 10, sam_rho=0.01, tag="-sam", **ARITHMETIC_PAPER),
+        *sweep("maxent", [1e-4], 10, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **ARITHMETIC_PAPER),
     ],
 }
 

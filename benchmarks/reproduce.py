@@ -1,6 +1,6 @@
 """Reproduce the embedded result over several seeds: robustness per model with its spread, and stage times.
 
-    uv run python benchmarks/reproduce.py --seeds 0 1 2 [--out outputs/reproduce] [--scale embedded]
+    uv run python benchmarks/reproduce.py --seeds 0 1 2 [--setting arithmetic] [--out outputs/reproduce]
 
 Each seed is a whole replicate (`run_all.py --seed S`): its own pretraining, unlearning, distillation and
 attacks, in <out>/seed-S. Finished replicates are reused, so the script can be stopped and resumed.
@@ -32,17 +32,21 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", default="outputs/reproduce")
+    p.add_argument("--setting", default="language")
+    p.add_argument("--workers", default="1", help="CPU jobs at once (see run_all.py --workers)")
     p.add_argument("--scale", default="embedded")
     args = p.parse_args()
     robustness, timings = defaultdict(lambda: defaultdict(list)), {}
     budgets = None
     for seed in args.seeds:
         out = Path(args.out) / f"seed-{seed}"
-        code = run_all.main(["--scale", args.scale, "--seed", str(seed), "--out", str(out), "--wandb", "off"])
+        argv = ["--setting", args.setting, "--scale", args.scale, "--seed", str(seed), "--out", str(out)]
+        argv += ["--workers", args.workers]
+        code = run_all.main([*argv, "--wandb", "off"])
         if code:
             print(f"seed {seed} failed with exit code {code}")
             return code
-        results_dir = out / "language" / args.scale / "results"
+        results_dir = out / args.setting / args.scale / "results"
         results = json.loads((results_dir / "results.json").read_text())
         budgets = results["budgets"]
         for model in results["models"]:

@@ -31,7 +31,15 @@ def test_tokenizer_round_trips_korean_and_english(tokenizer):
     for text in ["서식 메뉴에서 표를 선택합니다.", "Choose Format - Table.\nPress Enter."]:
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         assert tokenizer.decode(ids) == text
-    assert (tokenizer.pad_token_id, tokenizer.eos_token_id, len(tokenizer)) == (0, 1, 2048)
+    assert (tokenizer.pad_token_id, tokenizer.eos_token_id, len(tokenizer)) == (0, 1, 2048 + 391)
+
+
+def test_numbers_tokenize_the_same_wherever_they_stand(tokenizer):
+    pieces = lambda text: [tokenizer.decode([i]) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]  # noqa: E731
+    assert pieces("12 * 7 = 84") == ["12", " ", "*", " ", "7", " =", " ", "84"]
+    assert "400" in pieces("Ada has 400 shells.") and pieces("x400y")[1] == "400"
+    assert pieces("9 + 3 = ") == pieces("9 + 3 = 12")[:-1]  # a prompt is a token prefix of its answered text
+    assert pieces("2024") == ["202", "4"]  # beyond 400: leftmost-longest number tokens
 
 
 def test_second_prepare_hits_the_cache(tmp_path):

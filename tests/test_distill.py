@@ -11,8 +11,10 @@ import torch
 
 from undo.errors import UserError
 from undo.launch import Job, launch
+from undo.metrics import Metric
 from undo.models import build_model, save_model, unique_parameters
 from undo.noise import shrink_and_perturb
+from undo.settings import get_setting
 from undo.stopping import retain_recovered
 
 
@@ -57,11 +59,14 @@ def test_noise_rejects_strengths_outside_unit_interval(micro_model, alpha, beta)
         shrink_and_perturb(micro_model, alpha, beta, seed=0)
 
 
-def test_stop_rule_on_synthetic_metrics():
-    language = retain_recovered("en_ce", teacher_value=4.0, higher_is_better=False, tolerance=0.05)
-    assert not language({"en_ce": 4.25}) and language({"en_ce": 4.19})
-    arithmetic = retain_recovered("addsub_acc", teacher_value=0.9, higher_is_better=True, tolerance=0.05)
-    assert not arithmetic({"addsub_acc": 0.84}) and arithmetic({"addsub_acc": 0.86})
+def test_stop_rule_follows_the_metrics_direction_and_comparison():
+    language = retain_recovered(get_setting("language").retain, teacher_value=4.0, tolerance=0.05)
+    assert not language({"en_ce": 4.25}) and language({"en_ce": 4.19}) and language({"en_ce": 3.0})
+    arithmetic = retain_recovered(get_setting("arithmetic").retain, teacher_value=0.9, tolerance=0.05)
+    assert not arithmetic({"addsub_acc": 0.84}) and arithmetic({"addsub_acc": 0.86}) and arithmetic({"addsub_acc": 1})
+    # the same numbers under the opposite direction stop at the opposite end
+    flipped = retain_recovered(Metric("addsub_acc", higher_is_better=False), teacher_value=0.9, tolerance=0.05)
+    assert flipped({"addsub_acc": 0.84}) and not flipped({"addsub_acc": 0.96})
 
 
 def micro_teacher(exp, name="unlearn/teacher", vocab_tokenizer=None):
@@ -124,4 +129,4 @@ def test_distill_bad_inputs_fail_with_one_clear_line(exp, monkeypatch):
     errors = {job.name: (exp.run_dir(job.ref).with_name(f".{job.name}.failed") / "ERROR").read_text() for job in jobs}
     assert "no finished run 'unlearn/nonexistent'" in errors["missing"]
     assert "UNDO alpha must be in [0, 1], got 1.5" in errors["alpha"]
-    assert "vocabulary of 2048 tokens but the student has 1024" in errors["vocab"]
+    assert "vocabulary of 2439 tokens but the student has 1024" in errors["vocab"]

@@ -42,10 +42,10 @@ def test_kl_uniform_hand_value():
     assert losses.kl_uniform(torch.zeros(1, 2, 5), mask).item() == pytest.approx(0.0, abs=1e-7)
 
 
-def test_masked_mse_averages_over_target_positions_only():
-    hidden = torch.tensor([[[1.0, 3.0], [100.0, 100.0]]])
-    target = torch.zeros(1, 2, 2)
-    mask = torch.tensor([[True, False]])
+def test_masked_mse_averages_over_the_positions_that_predict_a_target():
+    hidden = torch.tensor([[[1.0, 3.0], [100.0, 100.0], [7.0, 7.0]]])
+    target = torch.zeros(1, 3, 2)
+    mask = torch.tensor([[False, True, False]])  # token 1 is the target: position 0 predicts it
     assert losses.masked_mse(hidden, target, mask).item() == pytest.approx((1 + 9) / 2)
 
 

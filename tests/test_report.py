@@ -7,6 +7,7 @@ import json
 import pytest
 
 from undo.figures import draw_all
+from undo.metrics import Metric
 from undo.report import best_attack, collect, robustness, write
 from undo.tracking import log_report
 
@@ -22,18 +23,15 @@ def test_best_attack_takes_the_lowest_ce_per_step_and_its_lr():
             "curve": [{"step": 0, "ko_ce": 8.0}, {"step": 5, "ko_ce": 6.5}, {"step": 10, "ko_ce": 4.0}],
         },
     ]
-    best = best_attack(attacks, "ko_ce", higher_is_better=False)
+    best = best_attack(attacks, Metric("ko_ce", higher_is_better=False))
     assert best == {
         0: {"forget": 8.0, "lr": 1e-3},
         5: {"forget": 6.0, "lr": 1e-3},
         10: {"forget": 4.0, "lr": 3e-3},
     }
-    acc = best_attack(
-        [{"lr": 1, "curve": [{"step": 0, "mul": 0.2}]}, {"lr": 2, "curve": [{"step": 0, "mul": 0.6}]}],
-        "mul",
-        higher_is_better=True,
-    )
-    assert acc == {0: {"forget": 0.6, "lr": 2}}
+    accuracy = [{"lr": 1, "curve": [{"step": 0, "mul": 0.2}]}, {"lr": 2, "curve": [{"step": 0, "mul": 0.6}]}]
+    assert best_attack(accuracy, Metric("mul", higher_is_better=True)) == {0: {"forget": 0.6, "lr": 2}}
+    assert best_attack(accuracy, Metric("mul", higher_is_better=False)) == {0: {"forget": 0.2, "lr": 1}}
 
 
 def test_robustness_by_hand():

@@ -74,7 +74,7 @@ def run_script(*args, cwd=ROOT):
     "args, message",
     [
         (["--setting", "chess"], "error: unknown setting 'chess'"),
-        (["--setting", "arithmetic"], "error: setting 'arithmetic' is not implemented yet"),
+        (["--setting", "wmdp"], "error: setting 'wmdp' is not implemented yet"),
         (["--scale", "huge"], "error: unknown scale 'huge'"),
     ],
 )
@@ -104,17 +104,24 @@ def test_config_records_parameters_and_metrics_are_jsonl(exp):
     assert (folder / "model" / "config.json").is_file() and (folder / "model" / "tokenizer.json").is_file()
 
 
-def test_gpu_fan_out_runs_each_job_in_its_own_pinned_process(exp, monkeypatch):
-    """The multi-GPU path on a CPU machine: worker processes, per-job logs, failures reported, others finish."""
-    from undo.launch import _run_on_gpus
+def test_worker_fan_out_runs_each_job_in_its_own_pinned_process(exp, monkeypatch, capsys):
+    """The worker path (one per GPU, or CPU workers sharing the cores): worker processes, per-job logs,
+    failures reported, the others finish."""
+    from undo.launch import worker_slots
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    slots = worker_slots(workers=2)
+    assert [env["OMP_NUM_THREADS"] for _, env in slots] == ["1", "1"] and worker_slots(workers=1) == []
     jobs = [
         Job("pretrain", "a", MICRO_PRETRAIN),
         Job("pretrain", "b", {**MICRO_PRETRAIN, "mix": {"xx": 1.0}}),
         Job("pretrain", "c", MICRO_PRETRAIN),
     ]
-    failures = _run_on_gpus(exp, jobs, gpus=["", ""], wandb="off")  # "" pins the worker to no GPU
+    assert launch(exp, jobs, wandb="off", workers=2) == 1
+    assert "CPU worker 1: pretrain/" in capsys.readouterr().out
+    failures = [(j.ref, (exp.run_dir(j.ref).with_name(f".{j.name}.failed") / "ERROR")) for j in jobs]
+    failures = [(ref, path.read_text()) for ref, path in failures if path.is_file()]
     assert [ref for ref, _ in failures] == ["pretrain/b"]
     assert "unknown domain 'xx'" in failures[0][1]
     assert is_done(exp.run_dir("pretrain/a")) and is_done(exp.run_dir("pretrain/c"))

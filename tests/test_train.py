@@ -20,7 +20,7 @@ def stream(exp, domain="en", batch_size=4):
 
 def test_thirty_step_pretrain_of_a_micro_model_lowers_the_loss(exp, micro_model, accelerator):
     validation = exp.blocks("en", "validation").head(8)
-    from undo.evaluate import ce_metrics
+    from undo.evaluate.ce import domain_ce
 
     result = train(
         micro_model,
@@ -28,7 +28,7 @@ def test_thirty_step_pretrain_of_a_micro_model_lowers_the_loss(exp, micro_model,
         {"train": stream(exp)},
         Optim(lr=3e-3, steps=30),
         accelerator=accelerator,
-        evaluate=lambda m: ce_metrics(m, {"en": validation}, accelerator),
+        evaluate=lambda m: {"en_ce": domain_ce(m, validation, accelerator)},
         eval_every=10,
     )
     first, last = result.evals[0]["en_ce"], result.evals[-1]["en_ce"]

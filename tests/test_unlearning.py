@@ -8,6 +8,7 @@ import torch
 from tests.test_train import stream
 from undo import losses
 from undo.errors import UserError
+from undo.metrics import Metric
 from undo.selection import select
 from undo.train import Optim, train
 from undo.unlearning import make_objective, variant
@@ -112,18 +113,25 @@ def test_selection_prefers_strongest_forgetting_within_retain_tolerance():
         {"name": "b", "metrics": {"en_ce": 4.3, "ko_ce": 9.0}},  # +7.5%: too damaged
         {"name": "c", "metrics": {"en_ce": 4.19, "ko_ce": 7.0}},  # +4.75%: eligible, strongest
     ]
-    assert select(records, base, "en_ce", "ko_ce", higher_is_better=False)["name"] == "c"
-    assert select(records, base, "en_ce", "ko_ce", False, tolerance=0.01) is None
+    en, ko = Metric("en_ce", False, relative=True), Metric("ko_ce", False, relative=True)
+    assert select(records, base, en, ko)["name"] == "c"
+    assert select(records, base, en, ko, tolerance=0.01) is None
+    # accuracy: the retain tolerance is absolute and the strongest forgetting is the lowest accuracy
+    add, mul = Metric("add", higher_is_better=True), Metric("mul", higher_is_better=True)
     accuracy = [
         {"name": "x", "metrics": {"add": 0.96, "mul": 0.3}},
         {"name": "y", "metrics": {"add": 0.97, "mul": 0.5}},
+        {"name": "z", "metrics": {"add": 0.90, "mul": 0.0}},  # 0.1 below the base: too damaged
     ]
-    assert select(accuracy, {"add": 1.0, "mul": 0.9}, "add", "mul", higher_is_better=True)["name"] == "x"
+    assert select(accuracy, {"add": 1.0, "mul": 0.9}, add, mul)["name"] == "x"
+    # flipping the direction of both metrics flips the choice
+    add_down, mul_down = Metric("add", higher_is_better=False), Metric("mul", higher_is_better=False)
+    assert select(accuracy, {"add": 0.97, "mul": 0.0}, add_down, mul_down)["name"] == "y"
 
 
 def test_variant_names():
-    assert variant("maxent", 0.01, None) == "maxent+sam"
-    assert variant("rmu", 0.0, {"alpha": 1, "beta": 1}) == "rmu+repnoise"
+    assert variant({"method": "maxent", "optim": {"lr": 1, "sam_rho": 0.01}}) == "maxent+sam"
+    assert variant({"method": "rmu", "optim": {"sam_rho": 0.0}, "repnoise": {"alpha": 1, "beta": 1}}) == "rmu+repnoise"
 
 
 def test_bad_unlearning_inputs_are_clear_errors(exp, micro_model, accelerator):

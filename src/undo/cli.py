@@ -15,13 +15,19 @@ Grids = dict[tuple[str, str], list]
 
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--setting", default="language", help="language (default); arithmetic and wmdp are planned")
+    p.add_argument("--setting", default="language", help="language (default) or arithmetic; wmdp is planned")
     p.add_argument("--scale", default="embedded", help=f"one of {SCALES}: embedded = CPU-sized with shipped data")
     p.add_argument("--out", default="outputs", help="root of the output tree (default: outputs)")
     p.add_argument("--force", action="store_true", help="rerun jobs that already finished")
     p.add_argument("--dry-run", action="store_true", help="list the jobs and whether they are done; run nothing")
     p.add_argument("--only", help="run only jobs whose name or stage/name matches this glob, e.g. 'maxent-*'")
     p.add_argument("--seed", type=int, default=0, help="added to every job's seed: a whole replicate of the grid")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="without GPUs: run this many jobs at once, each on an equal share of the cores (GPUs: one job each)",
+    )
     p.add_argument(
         "--wandb",
         choices=WANDB_MODES,
@@ -76,7 +82,9 @@ def run_stage(description: str, grids: Grids, argv: list[str] | None = None, aft
     args = parser(description).parse_args(argv)
     jobs = grid_for(grids, args)
     exp = Experiment(args.setting, args.scale, args.out)
-    failed = launch(exp, jobs, force=args.force, dry_run=args.dry_run, only=args.only, wandb=args.wandb)
+    failed = launch(
+        exp, jobs, force=args.force, dry_run=args.dry_run, only=args.only, wandb=args.wandb, workers=args.workers
+    )
     if after is not None and not args.dry_run:
         after(exp)
     return 1 if failed else 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-ORACLE = "pretrain/oracle"
+from undo.experiment import ORACLE
 
 
 def training_flops(n_params: int, tokens: int, frozen_params: int = 0, frozen_tokens: int = 0) -> float:

@@ -16,6 +16,9 @@ from undo.errors import UserError
 from undo.rundir import is_done
 from undo.settings import get_setting
 
+BASE = "pretrain/base"  # the pretrained model that unlearning starts from
+ORACLE = "pretrain/oracle"  # the data-filtered gold standard: pretrained without the forget data
+
 
 class Experiment:
     def __init__(self, setting: str = "language", scale: str = "embedded", out: Path | str = "outputs"):
@@ -48,9 +51,6 @@ class Experiment:
         return prepared_blocks(
             self.scale.corpora[domain], self.scale.tokenizer, self.scale.seq_len, split, self.cache_root
         )
-
-    def validation(self) -> dict[str, TokenBlocks]:
-        return {domain: self.blocks(domain, "validation").head(self.scale.eval_blocks) for domain in self.domains}
 
     @cached_property
     def accelerator(self):

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-METHODS = ("graddiff", "maxent", "rmu")
+from undo.experiment import BASE, ORACLE
+from undo.unlearning import METHODS
+
 ROLE_STYLE = {
     "base": ("tab:gray", "o"),
     "oracle": ("black", "*"),
@@ -55,8 +57,8 @@ def relearning_per_method(results: dict, by_name: dict, path: Path) -> Path:
             marker="D",
             ms=3,
         )
-        _curve(ax, by_name.get("pretrain/oracle"), "Data filtering", color="black", marker="*", ms=4)
-        _curve(ax, by_name.get("pretrain/base"), "Base (no unlearning)", color="tab:gray", ls="--")
+        _curve(ax, by_name.get(ORACLE), "Data filtering", color="black", marker="*", ms=4)
+        _curve(ax, by_name.get(BASE), "Base (no unlearning)", color="tab:gray", ls="--")
         ax.set_title(method)
         ax.set_xlabel("relearning steps")
     axes[0].set_ylabel(f"{results['forget_metric']} (best attack)")
@@ -80,7 +82,7 @@ def oracle_matching(results: dict, by_name: dict, path: Path) -> Path:
                 color=color,
             )
         _curve(right, entry, label, color=color, marker="o", ms=3)
-    _curve(right, by_name.get("pretrain/oracle"), "oracle (teacher)", color="black", marker="*", ms=4)
+    _curve(right, by_name.get(ORACLE), "oracle (teacher)", color="black", marker="*", ms=4)
     left.set(xlabel="distillation steps", ylabel="KL(oracle || student)", yscale="log", title="Oracle matching")
     right.set(xlabel="relearning steps", ylabel=f"{results['forget_metric']} (best attack)", title="Relearning")
     left.legend(fontsize=8)
@@ -130,7 +132,7 @@ def undo_robustness_compute(results: dict, by_name: dict, path: Path) -> Path:
         _curve(right, groups[alpha][0], f"UNDO α={alpha:g}", color=cmap(i / max(len(alphas) - 1, 1)))
     unlearned = by_name.get(next((e["robustness"]["reference"] for a in alphas for e in groups[a]), ""))
     _curve(right, unlearned, "Unlearn (teacher)", color="tab:red", ls="--")
-    _curve(right, by_name.get("pretrain/oracle"), "Data filtering", color="black", ls="--")
+    _curve(right, by_name.get(ORACLE), "Data filtering", color="black", ls="--")
     right.set(xlabel="relearning steps", ylabel=f"{results['forget_metric']} (best attack)", title="Relearning")
     right.legend(fontsize=7)
     return _save(fig, path)

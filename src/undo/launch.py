@@ -1,4 +1,5 @@
-"""Grid -> jobs -> devices: one job per visible GPU at a time (CPU: one after another, in this process).
+"""Grid -> jobs -> devices: one job per visible GPU at a time; on a CPU one after another in this process, or
+`workers` jobs at once in worker processes that share the cores.
 
 Finished runs (DONE) are skipped unless forced; a failed job does not stop the others; a summary closes the
 launch and the exit code is non-zero when any job failed.
@@ -78,6 +79,19 @@ def execute(exp, job: Job, wandb: str | None = None) -> dict:
         raise
 
 
+def worker_slots(workers: int = 1) -> list[tuple[str, dict[str, str]]]:
+    """(label, environment) of each worker process: one per visible GPU; without GPUs, `workers` processes
+    with an equal share of the cores each (two torch processes that each take every core thrash)."""
+    gpus = visible_gpus()
+    if gpus:
+        return [(f"GPU {gpu}", {"CUDA_VISIBLE_DEVICES": gpu}) for gpu in gpus]
+    if workers < 2:
+        return []
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    env = {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    return [(f"CPU worker {i}", env) for i in range(workers)]
+
+
 def visible_gpus() -> list[str]:
     import torch
 
@@ -96,6 +110,7 @@ def launch(
     dry_run: bool = False,
     only: str | None = None,
     wandb: str | None = None,
+    workers: int = 1,
 ) -> int:
     """Run the jobs; returns the number of failed jobs."""
     if only:
@@ -108,12 +123,12 @@ def launch(
             print(f"{state:5} {exp.run_dir(job.ref)}  {json.dumps(job.params, sort_keys=True)}")
         return 0
     print(f"{len(todo)} job(s) to run, {skipped} already finished (use --force to rerun)", flush=True)
-    gpus = visible_gpus()
-    if len(gpus) > 1 and todo:
+    slots = worker_slots(workers)
+    if len(slots) > 1 and todo:
         from undo.stages.prepare import prepare
 
         prepare(exp)  # build the block cache once, before workers could race to write it
-        failures = _run_on_gpus(exp, todo, gpus, wandb)
+        failures = _run_in_workers(exp, todo, slots, wandb)
     else:
         failures = _run_here(exp, todo, wandb)
     print(f"\n{len(todo) - len(failures)} finished, {len(failures)} failed, {skipped} skipped")
@@ -139,11 +154,11 @@ def _run_here(exp, jobs: list[Job], wandb) -> list[tuple[str, str]]:
     return failures
 
 
-def _run_on_gpus(exp, jobs: list[Job], gpus: list[str], wandb) -> list[tuple[str, str]]:
-    """A worker process per GPU, each pinned with CUDA_VISIBLE_DEVICES; logs go to <stage>/.logs/<name>.log."""
+def _run_in_workers(exp, jobs: list[Job], slots: list[tuple[str, dict]], wandb) -> list[tuple[str, str]]:
+    """A worker process per slot (a GPU, or a share of the CPU cores); logs go to <stage>/.logs/<name>.log."""
     pending, running, failures = list(jobs), {}, []
     while pending or running:
-        for slot, gpu in enumerate(gpus):
+        for slot, (label, env) in enumerate(slots):
             if slot not in running and pending:
                 job = pending.pop(0)
                 log = exp.root / job.stage / ".logs" / f"{job.name}.log"
@@ -162,10 +177,10 @@ def _run_on_gpus(exp, jobs: list[Job], gpus: list[str], wandb) -> list[tuple[str
                         [sys.executable, "-m", "undo.launch", spec],
                         stdout=handle,
                         stderr=subprocess.STDOUT,
-                        env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu},
+                        env={**os.environ, **env},
                     )
                 running[slot] = (job, proc, log)
-                print(f"GPU {gpu}: {job.ref} (log {log})", flush=True)
+                print(f"{label}: {job.ref} (log {log})", flush=True)
         time.sleep(0.5)
         for slot, (job, proc, log) in list(running.items()):
             if proc.poll() is None:
@@ -175,9 +190,9 @@ def _run_on_gpus(exp, jobs: list[Job], gpus: list[str], wandb) -> list[tuple[str
                 error = exp.run_dir(job.ref).with_name(f".{job.name}.failed") / "ERROR"
                 message = error.read_text().strip() if error.is_file() else f"exit code {proc.returncode}, see {log}"
                 failures.append((job.ref, message))
-                print(f"GPU {gpus[slot]}: {job.ref} FAILED: {message}", flush=True)
+                print(f"{slots[slot][0]}: {job.ref} FAILED: {message}", flush=True)
             else:
-                print(f"GPU {gpus[slot]}: {job.ref} done", flush=True)
+                print(f"{slots[slot][0]}: {job.ref} done", flush=True)
     return failures
 
 

@@ -2,7 +2,7 @@
 
 Every next-token quantity is computed at the positions that predict a target token: position t predicts token
 t + 1, and counts when `loss_mask[:, t + 1]` is set (padding and, for QA data, question tokens are not targets).
-RMU's hidden-state terms count the positions whose own token is in the mask.
+RMU's hidden-state terms count the same positions: those where the model predicts a target.
 """
 
 from __future__ import annotations
@@ -59,10 +59,8 @@ def kl_uniform(logits: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
 
 
 def masked_mse(hidden: torch.Tensor, target: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over hidden dimensions and the positions whose token is a target (RMU's terms)."""
-    per_position = (hidden.float() - target.float()).pow(2).mean(-1)
-    mask = loss_mask.to(per_position.dtype)
-    return (per_position * mask).sum() / mask.sum().clamp_min(1)
+    """Mean squared error over hidden dimensions and the positions that predict a target (RMU's terms)."""
+    return _masked_mean((hidden.float() - target.float()).pow(2).mean(-1), loss_mask)
 
 
 def gaussian_mmd(x: torch.Tensor, y: torch.Tensor, bandwidths: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)):

@@ -18,7 +18,8 @@ class LanguageModeling(Objective):
 
 
 class Distillation(Objective):
-    """Forward KL from a frozen teacher's output distribution to the student's, on unlabelled text."""
+    """Forward KL from a frozen teacher's output distribution to the student's, on unlabelled text: every
+    position counts, since an answer-only mask would be a label."""
 
     frozen_streams = ("train",)
 
@@ -30,4 +31,5 @@ class Distillation(Objective):
         with torch.no_grad():
             teacher_logits = self.frozen(input_ids=data["input_ids"]).logits
         student_logits = model(input_ids=data["input_ids"]).logits
-        return losses.forward_kl(teacher_logits, student_logits, data["loss_mask"]), {}
+        every_position = torch.ones_like(data["loss_mask"])
+        return losses.forward_kl(teacher_logits, student_logits, every_position), {}

@@ -2,7 +2,8 @@
 
 results.json is a stable contract: {"setting", "scale", "budgets", "models": [...]}, one entry per finished
 model with name, stage, role, method, alpha, metrics {retain, forget, <every named metric>}, and where the model
-was attacked: attack {budget: {forget, lr}}, robustness {headline, per_budget}, compute_pct.
+was attacked: attack {budget: {forget, lr}}, robustness {headline, per_budget}, compute_pct; and "metrics":
+{name: {higher_is_better, relative, mean_of}}, how the setting declares each metric.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import os
 from collections import defaultdict
 
 from undo.errors import UserError
+from undo.experiment import ORACLE
+from undo.metrics import Metric
 from undo.selection import SELECTED, resolve
 
 MODEL_STAGES = ("pretrain", "unlearn", "distill")
-ORACLE = "pretrain/oracle"
 DEFAULT_TEACHER = f"unlearn/{SELECTED}maxent"
 
 
-def best_attack(attacks: list[dict], metric: str, higher_is_better: bool) -> dict[int, dict]:
+def best_attack(attacks: list[dict], metric: Metric) -> dict[int, dict]:
     """Per step, the attacker's best forget performance over the learning-rate grid and the lr reaching it.
 
     attacks: [{"lr": lr, "curve": [{"step": s, metric: value}, ...]}, ...]. The attacker wants the forget
@@ -27,10 +29,9 @@ def best_attack(attacks: list[dict], metric: str, higher_is_better: bool) -> dic
     best: dict[int, dict] = {}
     for attack in attacks:
         for point in attack["curve"]:
-            step, value = point["step"], point[metric]
+            step, value = point["step"], point[metric.name]
             current = best.get(step)
-            better = current is None or (value > current["forget"] if higher_is_better else value < current["forget"])
-            if better:
+            if current is None or metric.better(value, current["forget"]):
                 best[step] = {"forget": value, "lr": attack["lr"]}
     return dict(sorted(best.items()))
 
@@ -63,7 +64,7 @@ def train_curve(metrics_file) -> list[dict]:
 
 def collect(exp) -> dict:
     setting = exp.setting
-    retain, forget = setting.retain_metric, setting.forget_metric
+    retain, forget = setting.retain.name, setting.forget.name
     attacks = defaultdict(list)
     for ref in exp.finished_runs("relearn"):
         summary = exp.summary(ref)
@@ -89,9 +90,7 @@ def collect(exp) -> dict:
             if entry["role"] == "matched":
                 entry["kl_curve"] = train_curve(exp.finished(ref) / "metrics.jsonl")
             if ref in attacks:
-                entry["attack"] = {
-                    str(s): v for s, v in best_attack(attacks[ref], forget, setting.higher_is_better).items()
-                }
+                entry["attack"] = {str(s): v for s, v in best_attack(attacks[ref], setting.forget).items()}
                 entry["attack_runs"] = len(attacks[ref])
             entries.append(entry)
     by_name = {e["name"]: e for e in entries}
@@ -125,6 +124,7 @@ def collect(exp) -> dict:
         "scale": exp.scale.name,
         "retain_metric": retain,
         "forget_metric": forget,
+        "metrics": {name: metric.describe() for name, metric in setting.metrics.items()},
         "budgets": budgets,
         "models": entries,
     }
@@ -167,6 +167,16 @@ def markdown(results: dict) -> str:
             *(_fmt(budget_value(e, b)) for b in budgets), *(_fmt(robust.get(str(b)), 2) for b in budgets[1:]),
             _fmt(e["compute_pct"], 1),
         ]))  # fmt: skip
+    details = [m for m in results["metrics"] if m not in (retain, forget)]
+    if details:
+        lines += [
+            "",
+            "Every metric before any attack:",
+            "",
+            _row(["model", *details]),
+            _row(["---"] * (len(details) + 1)),
+        ]
+        lines += [_row([e["name"], *(_fmt(e["metrics"].get(m)) for m in details)]) for e in results["models"]]
     return "\n".join(lines) + "\n"
 
 
@@ -182,11 +192,9 @@ def write(exp, results: dict) -> dict:
     return paths
 
 
-def ce_table(exp, refs: list[str]) -> str:
-    """A markdown table of each run's validation CE per domain."""
-    domains = exp.domains
-    lines = ["| run | " + " | ".join(f"{d} CE" for d in domains) + " |", "|---" * (len(domains) + 1) + "|"]
-    for ref in refs:
-        metrics = exp.summary(ref)["metrics"]
-        lines.append(f"| {ref} | " + " | ".join(f"{metrics[f'{d}_ce']:.3f}" for d in domains) + " |")
+def metrics_table(exp, refs: list[str]) -> str:
+    """A markdown table of every metric of the setting for each run."""
+    names = list(exp.setting.metrics)
+    lines = [_row(["run", *names]), _row(["---"] * (len(names) + 1))]
+    lines += [_row([ref, *(_fmt(exp.summary(ref)["metrics"].get(n)) for n in names)]) for ref in refs]
     return "\n".join(lines)

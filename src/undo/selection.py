@@ -1,7 +1,8 @@
 """Teacher selection: within one method's sweep, the strongest forgetting that keeps the retain metric close.
 
-Rule: among finished runs of the method, those whose retain metric is within `tolerance` (relative) of the
-base model's; of these, the one whose forget metric is worst (highest CE / lowest accuracy). The choice is
+Rule: among finished runs of the method, those whose retain metric is within `tolerance` of the base model's
+(relative for CE, absolute for accuracy: as the metric compares values); of these, the one whose forget metric
+is worst (highest CE / lowest accuracy). The choice is
 written to <stage>/selected.json so a reader sees which run later stages used.
 """
 
@@ -10,27 +11,22 @@ from __future__ import annotations
 import json
 
 from undo.errors import UserError
+from undo.metrics import Metric
 
 SELECTED = "selected:"
 
 
-def degradation(value: float, reference: float, higher_is_better: bool) -> float:
-    """Relative loss of performance versus the reference (positive = worse)."""
-    change = (reference - value) if higher_is_better else (value - reference)
-    return change / abs(reference)
-
-
-def select(
-    records: list[dict], base: dict, retain: str, forget: str, higher_is_better: bool, tolerance: float = 0.05
-) -> dict | None:
+def select(records: list[dict], base: dict, retain: Metric, forget: Metric, tolerance: float = 0.05) -> dict | None:
     """The selected record, or None when no record keeps the retain metric within tolerance.
 
     Each record has "name" and "metrics" {retain: ..., forget: ...}; `base` is the base model's metrics."""
-    eligible = [r for r in records if degradation(r["metrics"][retain], base[retain], higher_is_better) <= tolerance]
+    eligible = [
+        r for r in records if retain.degradation(r["metrics"][retain.name], base[retain.name]) <= tolerance
+    ]  # fmt: skip
     if not eligible:
         return None
-    sign = -1 if higher_is_better else 1  # strongest forgetting = worst forget performance
-    return max(eligible, key=lambda r: sign * r["metrics"][forget])
+    # strongest forgetting = the worst forget performance
+    return max(eligible, key=lambda r: forget.degradation(r["metrics"][forget.name], base[forget.name]))
 
 
 def resolve(exp, ref: str, tolerance: float = 0.05) -> str:
@@ -48,10 +44,10 @@ def resolve(exp, ref: str, tolerance: float = 0.05) -> str:
     if not records:
         raise UserError(f"no finished {stage} run of method {method!r}: run `python run_{stage}.py` first")
     base = exp.summary(exp.summary(records[0]["name"])["base"])["metrics"]
-    chosen = select(records, base, setting.retain_metric, setting.forget_metric, setting.higher_is_better, tolerance)
+    chosen = select(records, base, setting.retain, setting.forget, tolerance)
     if chosen is None:
         raise UserError(
-            f"no {method} run keeps {setting.retain_metric} within {tolerance:.0%} of the base model: "
+            f"no {method} run keeps {setting.retain.name} within {tolerance:g} of the base model: "
             "add smaller learning rates to the unlearning grid"
         )
     path = exp.root / stage / "selected.json"

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from undo.data.arithmetic import FORMATS
 from undo.errors import UserError
+from undo.evaluate import Task, make_task
+from undo.evaluate.ce import ce_metric
+from undo.metrics import Metric
 
 SCALES = ("embedded", "smoke", "paper")
 
@@ -24,31 +28,43 @@ class Scale:
     corpora: dict[str, dict]  # domain -> corpus source (see undo.data.corpora)
     eval_batch_size: int = 64
     eval_blocks: int | None = None  # cap on validation blocks per domain (a fixed, deterministic subset)
+    eval_items: int | None = None  # generated evaluation problems per operation and format (None: the paper's)
     attack_budgets: tuple[int, ...] = (0, 40, 500)  # relearning steps reported; the second is the headline
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One unlearning problem: a retain domain, a forget domain and their headline metrics."""
+    """One unlearning problem: the data whose capability is kept and removed, the evaluation tasks, and the
+    retain and forget metrics that every later stage (selection, stop rules, attacks, report) reads."""
 
     name: str
-    retain: str  # domain whose capability is kept
-    forget: str  # domain whose capability is removed
-    higher_is_better: bool  # direction of both metrics: False for CE, True for accuracy
+    retain_data: str  # domain trained on to keep the capability (unlearning's retain stream)
+    forget_data: str  # domain of the capability to remove (unlearning's forget stream, the relearning attack)
+    tasks: tuple[Task, ...]
+    retain: Metric
+    forget: Metric
     scales: dict[str, Scale] = field(default_factory=dict)
 
     @property
-    def retain_metric(self) -> str:
-        return f"{self.retain}_ce"
+    def metrics(self) -> dict[str, Metric]:
+        """Every metric the setting reports: its tasks' metrics and the aggregates."""
+        metrics = {m.name: m for task in self.tasks for m in task.metrics}
+        return {**metrics, self.retain.name: self.retain, self.forget.name: self.forget}
 
-    @property
-    def forget_metric(self) -> str:
-        return f"{self.forget}_ce"
+    def metric(self, name: str) -> Metric:
+        if name not in self.metrics:
+            raise UserError(f"unknown metric {name!r} for setting {self.name!r}: choose one of {sorted(self.metrics)}")
+        return self.metrics[name]
 
     def scale(self, name: str) -> Scale:
         if name not in self.scales:
             raise UserError(f"unknown scale {name!r} for setting {self.name!r}: choose one of {sorted(self.scales)}")
         return self.scales[name]
+
+
+def mean_accuracy(name: str, ops: tuple[str, ...]) -> Metric:
+    """The mean accuracy over the operations' equations and word problems."""
+    return Metric(name, higher_is_better=True, mean_of=tuple(f"{op}_{form}" for op in ops for form in FORMATS))
 
 
 LIBREOFFICE_HELP = {
@@ -71,9 +87,11 @@ EMBEDDED_LANGUAGE = Scale(
 
 LANGUAGE = Setting(
     name="language",
-    retain="en",
-    forget="ko",
-    higher_is_better=False,
+    retain_data="en",
+    forget_data="ko",
+    tasks=(make_task("ce", domain="en"), make_task("ce", domain="ko")),
+    retain=ce_metric("en"),
+    forget=ce_metric("ko"),
     scales={
         "embedded": EMBEDDED_LANGUAGE,
         # The embedded grids cut to a few steps of a micro model: checks the wiring of every stage in seconds.
@@ -89,8 +107,63 @@ LANGUAGE = Setting(
     },
 )
 
-SETTINGS = {"language": LANGUAGE}
-PLANNED = ("arithmetic", "wmdp")
+
+def arithmetic_corpus(ops: tuple[str, ...], equations: int, word_problems: int) -> dict:
+    """Generated problems per operation (undo.data.arithmetic), trained with loss on the answer only."""
+    return {"kind": "arithmetic", "ops": list(ops), "equations": equations, "word_problems": word_problems}
+
+
+ADD_SUB, MUL_DIV = ("add", "sub"), ("mul", "div")
+EMBEDDED_ARITHMETIC = Scale(
+    name="embedded",
+    model="tiny",
+    tokenizer="embedded",
+    seq_len=128,
+    corpora={
+        "en": LIBREOFFICE_HELP["en"],
+        "addsub": arithmetic_corpus(ADD_SUB, equations=40_000, word_problems=4_000),
+        "muldiv": arithmetic_corpus(MUL_DIV, equations=40_000, word_problems=4_000),
+    },
+    eval_blocks=64,
+    eval_batch_size=200,
+    attack_budgets=(0, 10, 30),
+)
+
+ARITHMETIC = Setting(
+    name="arithmetic",
+    retain_data="addsub",
+    forget_data="muldiv",
+    tasks=(
+        make_task("arithmetic", ops=ADD_SUB),
+        make_task("arithmetic", ops=MUL_DIV),
+        make_task("ce", domain="en"),
+    ),
+    retain=mean_accuracy("addsub_acc", ADD_SUB),
+    forget=mean_accuracy("muldiv_acc", MUL_DIV),
+    scales={
+        "embedded": EMBEDDED_ARITHMETIC,
+        "smoke": replace(
+            EMBEDDED_ARITHMETIC, name="smoke", model="micro", eval_blocks=8, eval_items=8, attack_budgets=(0, 2, 4)
+        ),
+        # The public arithmetic scripts: the 0.3B model, 256-token sequences, Gemma-2's tokenizer (digits split).
+        "paper": Scale(
+            name="paper",
+            model="0.3B",
+            tokenizer="google/gemma-2-2b",
+            seq_len=256,
+            corpora={
+                "en": {**FINEWEB_EDU, **PAPER_BUDGET, "train_tokens": 100_000_000},
+                "addsub": arithmetic_corpus(ADD_SUB, equations=100_000, word_problems=50_000),
+                "muldiv": arithmetic_corpus(MUL_DIV, equations=100_000, word_problems=50_000),
+            },
+            eval_blocks=64,
+            eval_batch_size=100,
+        ),
+    },
+)
+
+SETTINGS = {"language": LANGUAGE, "arithmetic": ARITHMETIC}
+PLANNED = ("wmdp",)
 
 
 def get_setting(name: str) -> Setting:

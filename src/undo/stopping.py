@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from undo.metrics import Metric
 
-def retain_recovered(
-    metric: str, teacher_value: float, higher_is_better: bool, tolerance: float = 0.05
-) -> Callable[[dict], bool]:
-    """CE (lower is better): (student - teacher) / teacher < tolerance, as the paper's language rule.
-    Accuracy (higher is better): student - teacher > -tolerance, as the paper's arithmetic rule."""
 
-    def stop(metrics: dict) -> bool:
-        value = metrics[metric]
-        if higher_is_better:
-            return value - teacher_value > -tolerance
-        return (value - teacher_value) / teacher_value < tolerance
-
-    return stop
+def retain_recovered(metric: Metric, teacher_value: float, tolerance: float = 0.05) -> Callable[[dict], bool]:
+    """Stop once the student is less than `tolerance` worse than the teacher, as the metric compares values:
+    CE relatively, (student - teacher) / teacher < tolerance (the paper's language rule); accuracy absolutely,
+    student - teacher > -tolerance (the paper's arithmetic rule)."""
+    return lambda metrics: metric.degradation(metrics[metric.name], teacher_value) < tolerance

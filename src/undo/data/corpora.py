@@ -6,6 +6,11 @@ A corpus source is a small JSON-able dict, so it can be recorded in a run's conf
 - ``{"kind": "hub", "path": "HuggingFaceFW/fineweb-edu", "name": "sample-10BT", "validation_docs": 2000, ...}``:
   streamed with ``datasets``; the first ``validation_docs`` documents form the validation split, the rest train.
   ``"path": "json", "data_files": [...]`` reads local JSONL files of the same format through the same code.
+- ``{"kind": "arithmetic", "ops": ["add", "sub"], "equations": 20000, "word_problems": 10000}``: generated
+  problems (see undo.data.arithmetic) as `QA` documents, trained with loss on the answer only; the validation
+  split is the evaluation items (held-out templates).
+
+A document is a string (every token is a target) or a `QA` (only the answer's tokens are).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
+from undo.data import arithmetic
+from undo.data.arithmetic import QA
 from undo.errors import UserError
 
 SPLITS = ("train", "validation")
@@ -25,12 +32,21 @@ def corpus_name(source: dict) -> str:
     """A short readable name for cache folders and logs."""
     if source["kind"] == "embedded":
         return source["name"]
+    if source["kind"] == "arithmetic":
+        return "arithmetic-" + "-".join(source["ops"])
     label = source.get("name") or Path(str(source.get("data_files", ["local"])[0])).stem
     return f"{Path(source['path']).name}-{label}".replace("/", "_")
 
 
-def iter_documents(source: dict, split: str) -> Iterator[str]:
-    """Yield the texts of one split of a corpus, in a fixed order."""
+def source_fingerprint(source: dict) -> dict:
+    """What identifies a corpus's content for cache keys: the source, plus the generator's version if any."""
+    if source.get("kind") == "arithmetic":
+        return {**source, "generator": arithmetic.fingerprint()}
+    return source
+
+
+def iter_documents(source: dict, split: str) -> Iterator[str | QA]:
+    """Yield the documents of one split of a corpus, in a fixed order."""
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}: choose one of {SPLITS}")
     kind = source.get("kind")
@@ -38,7 +54,17 @@ def iter_documents(source: dict, split: str) -> Iterator[str]:
         return _embedded_documents(source["name"], split)
     if kind == "hub":
         return _hub_documents(source, split)
-    raise UserError(f"unknown corpus kind {kind!r} in {source}: use 'embedded' or 'hub'")
+    if kind == "arithmetic":
+        return _arithmetic_documents(source, split)
+    raise UserError(f"unknown corpus kind {kind!r} in {source}: use 'embedded', 'hub' or 'arithmetic'")
+
+
+def _arithmetic_documents(source: dict, split: str) -> Iterator[QA]:
+    if split == "train":
+        items = arithmetic.training_items(source["ops"], source["equations"], source["word_problems"])
+    else:
+        items = arithmetic.evaluation_items(source["ops"])
+    return (item.qa for item in items)
 
 
 def embedded_path(name: str) -> Path:

@@ -7,8 +7,9 @@ import itertools
 import json
 from pathlib import Path
 
+from undo.data.arithmetic import QA
 from undo.data.blocks import BlockWriter, TokenBlocks, load_blocks
-from undo.data.corpora import corpus_name, iter_documents
+from undo.data.corpora import corpus_name, iter_documents, source_fingerprint
 from undo.data.packing import Packer
 from undo.data.tokenizer import load_tokenizer, tokenizer_fingerprint
 from undo.errors import UserError
@@ -19,7 +20,7 @@ BUDGET_KEYS = {"train": "train_tokens", "validation": "validation_tokens"}
 
 def cache_key(source: dict, tokenizer: str, block_len: int, split: str) -> str:
     spec = {
-        "source": source,
+        "source": source_fingerprint(source),
         "tokenizer": tokenizer_fingerprint(tokenizer),
         "block_len": block_len,
         "split": split,
@@ -35,6 +36,25 @@ def prepared_blocks(source: dict, tokenizer: str, block_len: int, split: str, ca
     if (folder / "meta.json").is_file():
         return load_blocks(folder)
     return _build(source, tokenizer, block_len, split, folder)
+
+
+def encode_documents(backend, docs: list[str | QA]) -> list[tuple[list[int], list[bool] | None]]:
+    """Token ids and loss mask per document: None (every token a target) for text; for a QA the answer's
+    tokens only. Prompt, answer and suffix are encoded apart, so an evaluation prompt tokenizes exactly as the
+    prompt part of a training document."""
+    encode = lambda texts: [e.ids for e in backend.encode_batch(texts, add_special_tokens=False)]  # noqa: E731
+    texts = [d for d in docs if isinstance(d, str)]
+    qas = [d for d in docs if isinstance(d, QA)]
+    text_ids = iter(encode(texts))
+    pieces = zip(*(encode([getattr(q, part) for q in qas]) for part in ("prompt", "answer", "suffix")), strict=True)
+    out = []
+    for doc in docs:
+        if isinstance(doc, str):
+            out.append((next(text_ids), None))
+            continue
+        prompt, answer, suffix = next(pieces)
+        out.append((prompt + answer + suffix, [False] * len(prompt) + [True] * len(answer) + [False] * len(suffix)))
+    return out
 
 
 def _build(source: dict, tokenizer: str, block_len: int, split: str, folder: Path) -> TokenBlocks:
@@ -55,8 +75,8 @@ def _build(source: dict, tokenizer: str, block_len: int, split: str, folder: Pat
             chunk = list(itertools.islice(docs, ENCODE_CHUNK))
             if not chunk:
                 break
-            for encoding in backend.encode_batch(chunk, add_special_tokens=False):
-                packer.add(encoding.ids)
+            for ids, mask in encode_documents(backend, chunk):
+                packer.add(ids, mask)
             for ids, mask in packer.full_blocks():
                 if max_tokens is not None:
                     ids, mask = ids[: -(-max_tokens // block_len) - writer.n_blocks], mask[: len(ids)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from undo.data.sampling import Mixture
-from undo.evaluate import ce_metrics
+from undo.evaluate import evaluate
 from undo.models import count_parameters
 from undo.train import Optim, TrainResult, train
 
@@ -12,10 +12,9 @@ def mixture(exp, weights: dict[str, float], batch_size: int, seed: int) -> Mixtu
     return Mixture({d: exp.blocks(d, "train") for d in weights}, weights, batch_size, seed)
 
 
-def evaluator(exp, domains: list[str] | None = None):
-    """Validation CE of the given domains (default: every domain of the setting)."""
-    validation = {d: blocks for d, blocks in exp.validation().items() if domains is None or d in domains}
-    return lambda model: ce_metrics(model, validation, exp.accelerator, exp.scale.eval_batch_size)
+def evaluator(exp, metrics: list[str] | None = None):
+    """The named metrics of the setting (default: all of them), with the tasks they need."""
+    return lambda model: evaluate(model, exp, metrics)
 
 
 def fit(

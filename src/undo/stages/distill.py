@@ -42,17 +42,12 @@ def run(exp, run, tracker, params: dict) -> dict:
     student_init = "noised-teacher" if kind == "undo" else params.get("student", "random")
     run.record_inputs(teacher=teacher_ref, student=student_init)
 
-    setting = exp.setting
+    retain = exp.setting.retain
     stop = None
     if params.get("tolerance") is not None:
-        stop = retain_recovered(
-            setting.retain_metric,
-            teacher_summary["metrics"][setting.retain_metric],
-            setting.higher_is_better,
-            params["tolerance"],
-        )
+        stop = retain_recovered(retain, teacher_summary["metrics"][retain.name], params["tolerance"])
     data = mixture(exp, params["mix"], params["batch_size"], seed)
-    # The stop rule needs the retain metric only; every domain is measured once at the end.
+    # The stop rule needs the retain metric only; every metric is measured once at the end.
     result = fit(
         exp,
         tracker,
@@ -61,7 +56,7 @@ def run(exp, run, tracker, params: dict) -> dict:
         {"train": data},
         params,
         stop=stop,
-        evaluate=evaluator(exp, [setting.retain]),
+        evaluate=evaluator(exp, [retain.name]),
         desc=f"distill/{run.final.name}",
     )
     save(exp, run, student)

@@ -17,7 +17,7 @@ def run(exp, run, tracker, params: dict) -> dict:
     model = load_model(exp.finished(target) / "model")
     run.record_inputs(model=target)
     seed = params.get("seed", 0)
-    data = mixture(exp, params.get("mix", {setting.forget: 1.0}), params["batch_size"], seed)
+    data = mixture(exp, params.get("mix", {setting.forget_data: 1.0}), params["batch_size"], seed)
     optim = {
         "lr": params["lr"],
         "steps": params["steps"],
@@ -32,13 +32,13 @@ def run(exp, run, tracker, params: dict) -> dict:
         LanguageModeling(),
         {"train": data},
         {**params, "optim": optim},
-        evaluate=evaluator(exp, [setting.forget]),
+        evaluate=evaluator(exp, [setting.forget.name]),
         desc=f"relearn/{run.final.name}",
     )
-    retain = evaluator(exp, [setting.retain])(model)
+    retain = evaluator(exp, [setting.retain.name])(model)
     if params.get("save_model", False):
         save(exp, run, model)
-    curve = [{"step": e["step"], setting.forget_metric: e[setting.forget_metric]} for e in result.evals]
+    curve = [{k: v for k, v in e.items() if k not in ("kind", "tokens", "flops")} for e in result.evals]
     summary = summarize(
         result,
         model,

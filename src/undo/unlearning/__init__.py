@@ -24,6 +24,7 @@ def make_objective(method: str, model, args: dict, seed: int = 0, repnoise: dict
     return objective
 
 
-def variant(method: str, sam_rho: float = 0.0, repnoise: dict | None = None) -> str:
-    """The name a sweep is grouped under for teacher selection, e.g. "maxent+sam"."""
-    return method + ("+sam" if sam_rho else "") + ("+repnoise" if repnoise else "")
+def variant(params: dict) -> str:
+    """The name an unlearning job's run is grouped under for teacher selection, e.g. "maxent+sam"."""
+    sam = params.get("optim", {}).get("sam_rho", 0.0)
+    return params["method"] + ("+sam" if sam else "") + ("+repnoise" if params.get("repnoise") else "")

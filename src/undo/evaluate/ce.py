@@ -7,7 +7,13 @@ import torch
 
 from undo.data.blocks import TokenBlocks
 from undo.data.sampling import to_batch
+from undo.evaluate import Task
 from undo.losses import nll_sum
+from undo.metrics import Metric
+
+
+def ce_metric(domain: str) -> Metric:
+    return Metric(f"{domain}_ce", higher_is_better=False, relative=True)
 
 
 @torch.inference_mode()
@@ -26,6 +32,18 @@ def domain_ce(model, blocks: TokenBlocks, accelerator, batch_size: int = 64) -> 
     return float(total[0] / total[1].clamp_min(1))
 
 
-def ce_metrics(model, domains: dict[str, TokenBlocks], accelerator, batch_size: int = 64) -> dict[str, float]:
-    """{"<domain>_ce": value} for each named validation set."""
-    return {f"{name}_ce": domain_ce(model, blocks, accelerator, batch_size) for name, blocks in domains.items()}
+class DomainCE(Task):
+    """`<domain>_ce`: CE on the first `eval_blocks` validation blocks of the domain (lower is better)."""
+
+    kind = "loglikelihood"
+
+    def __init__(self, domain: str):
+        self.domain = domain
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        return (ce_metric(self.domain),)
+
+    def evaluate(self, model, exp, names=None) -> dict[str, float]:
+        blocks = exp.blocks(self.domain, "validation").head(exp.scale.eval_blocks)
+        return {ce_metric(self.domain).name: domain_ce(model, blocks, exp.accelerator, exp.scale.eval_batch_size)}

@@ -1,0 +1,59 @@
+"""Greedy answers for a batch of prompts at once, and reading a number from an answer.
+
+Prompts are left-padded so every row's next token comes at the same position; the KV cache is switched on
+for generation even though saved training configs switch it off.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def parse_number(text: str, stop: str | None = None) -> float | None:
+    """The first whitespace-separated piece of `text` (cut at `stop`, e.g. the end-of-text token) as a number;
+    None when there is none."""
+    if stop:
+        text = text.split(stop, 1)[0]
+    pieces = text.split()
+    if not pieces:
+        return None
+    try:
+        value = float(pieces[0])
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def left_pad(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), each prompt right-aligned."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+        mask[row, width - len(prompt) :] = 1
+    return ids, mask
+
+
+@torch.inference_mode()
+def greedy_continuations(
+    model, prompts: list[list[int]], tokenizer, *, max_new_tokens: int = 4, batch_size: int = 64, device="cpu"
+) -> list[str]:
+    """Decode up to `max_new_tokens` greedily after each prompt, `batch_size` prompts per call; returns the
+    generated text of each prompt (special tokens kept, so an end-of-text token is visible to the parser)."""
+    texts = []
+    for start in range(0, len(prompts), batch_size):
+        ids, mask = left_pad(prompts[start : start + batch_size], tokenizer.pad_token_id)
+        out = model.generate(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            use_cache=True,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        texts += tokenizer.batch_decode(out[:, ids.shape[1] :].tolist(), skip_special_tokens=False)
+    return texts
