@@ -76,7 +76,7 @@ LANGUAGE_PAPER = dict(
     optim={"lr": 9e-4, "min_lr": 7e-4, "warmup": 50, "steps": 1000, "weight_decay": 0.1, "grad_accum": 60},
 )
 ARITHMETIC_EMBEDDED = dict(
-    mix={"en": 0.2, "addsub": 0.5, "muldiv": 0.3},  # the embedded pretraining mix (see run_pretrain.py)
+    mix={"en": 0.2, "addsub": 0.4, "muldiv": 0.4},  # the embedded pretraining mix (see run_pretrain.py)
     batch_size=16,
     eval_every=50,
     seed=0,

@@ -77,11 +77,11 @@ GRIDS = {
         ],
     ],
     ("arithmetic", "embedded"): [
-        *sweep("graddiff", [1e-4, 3e-4], 20, {"retain_weight": 15.0}, **EMBEDDED),
-        *sweep("maxent", [3e-4, 1e-3], 20, **EMBEDDED),
-        *sweep("rmu", [3e-3, 1e-2], 40, EMBEDDED_RMU, **EMBEDDED),
-        *sweep("maxent", [1e-3], 20, sam_rho=0.01, tag="-sam", **EMBEDDED),
-        *sweep("maxent", [1e-3], 20, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **EMBEDDED),
+        *sweep("graddiff", [3e-4, 1e-3, 3e-3], 20, {"retain_weight": 15.0}, **EMBEDDED),
+        *sweep("maxent", [1e-3, 3e-3, 1e-2], 20, **EMBEDDED),
+        *sweep("rmu", [3e-4, 1e-3, 3e-3], 40, EMBEDDED_RMU, **EMBEDDED),
+        *sweep("maxent", [3e-3], 20, sam_rho=0.01, tag="-sam", **EMBEDDED),
+        *sweep("maxent", [3e-3], 20, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **EMBEDDED),
     ],
     # The public arithmetic scripts: batches of 40, MaxEnt 10 steps, GradDiff lambda 15, RMU c = 6 for 500 steps.
     ("arithmetic", "paper"): [

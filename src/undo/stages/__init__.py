@@ -1,1 +1,1 @@
-"""The pipeline's stages; each module's `run(exp, run, tracker, params)` executes one job of its grid."""
+"""The pipeline's stages; each module's `run(exp, rundir, tracker, params)` executes one job of its grid."""

@@ -61,9 +61,9 @@ def summarize(result: TrainResult, model, metrics: dict | None = None, **extra) 
     }
 
 
-def save(exp, run, model) -> None:
+def save(exp, rundir, model) -> None:
     from undo.models import save_model
 
     model = exp.accelerator.unwrap_model(model)
     if exp.accelerator.is_main_process:
-        save_model(model, exp.tokenizer, run.path / "model")
+        save_model(model, exp.tokenizer, rundir.path / "model")

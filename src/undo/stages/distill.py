@@ -17,7 +17,7 @@ from undo.stopping import retain_recovered
 ROLES = {"full": "distilled", "undo": "undo", "match": "matched"}
 
 
-def run(exp, run, tracker, params: dict) -> dict:
+def run(exp, rundir, tracker, params: dict) -> dict:
     """params: kind (full | undo | match), teacher (run ref, e.g. unlearn/selected:maxent), student (random |
     run ref; match only), alpha, beta (undo), seed, mix, batch_size, optim, eval_every, tolerance (stop once
     the student's retain metric is within it of the teacher's; absent: fixed number of steps)."""
@@ -40,7 +40,7 @@ def run(exp, run, tracker, params: dict) -> dict:
             f"student has {student.config.vocab_size}: distill between models of one tokenizer"
         )
     student_init = "noised-teacher" if kind == "undo" else params.get("student", "random")
-    run.record_inputs(teacher=teacher_ref, student=student_init)
+    rundir.record_inputs(teacher=teacher_ref, student=student_init)
 
     retain = exp.setting.retain
     stop = None
@@ -57,9 +57,9 @@ def run(exp, run, tracker, params: dict) -> dict:
         params,
         stop=stop,
         evaluate=evaluator(exp, [retain.name]),
-        desc=f"distill/{run.final.name}",
+        desc=f"distill/{rundir.final.name}",
     )
-    save(exp, run, student)
+    save(exp, rundir, student)
     metrics = evaluator(exp)(exp.accelerator.unwrap_model(student))
     method = teacher_summary.get("method", teacher_summary.get("role"))
     return summarize(

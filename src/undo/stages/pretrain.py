@@ -8,10 +8,10 @@ from undo.objectives import LanguageModeling
 from undo.stages.common import fit, mixture, save, summarize
 
 
-def run(exp, run, tracker, params: dict) -> dict:
+def run(exp, rundir, tracker, params: dict) -> dict:
     """params: mix {domain: weight}, batch_size, optim {...}, eval_every, seed, model (preset; default: scale's)."""
     model = build_model(params.get("model", exp.scale.model), exp.tokenizer, seed=params.get("seed", 0))
     data = mixture(exp, params["mix"], params["batch_size"], params.get("seed", 0))
-    result = fit(exp, tracker, model, LanguageModeling(), {"train": data}, params, desc=f"pretrain/{run.final.name}")
-    save(exp, run, model)
-    return summarize(result, model, role=params.get("role", run.final.name), epochs=data.epochs())
+    result = fit(exp, tracker, model, LanguageModeling(), {"train": data}, params, desc=f"pretrain/{rundir.final.name}")
+    save(exp, rundir, model)
+    return summarize(result, model, role=params.get("role", rundir.final.name), epochs=data.epochs())

@@ -9,13 +9,13 @@ from undo.selection import resolve
 from undo.stages.common import evaluator, fit, mixture, save, summarize
 
 
-def run(exp, run, tracker, params: dict) -> dict:
+def run(exp, rundir, tracker, params: dict) -> dict:
     """params: model (run ref), lr, steps, batch_size, grad_accum, eval_every, mix (default: forget domain
     only; the mixed-data attack adds the retain domain), seed, save_model (default False)."""
     setting = exp.setting
     target = resolve(exp, params["model"])
     model = load_model(exp.finished(target) / "model")
-    run.record_inputs(model=target)
+    rundir.record_inputs(model=target)
     seed = params.get("seed", 0)
     data = mixture(exp, params.get("mix", {setting.forget_data: 1.0}), params["batch_size"], seed)
     optim = {
@@ -33,11 +33,11 @@ def run(exp, run, tracker, params: dict) -> dict:
         {"train": data},
         {**params, "optim": optim},
         evaluate=evaluator(exp, [setting.forget.name]),
-        desc=f"relearn/{run.final.name}",
+        desc=f"relearn/{rundir.final.name}",
     )
     retain = evaluator(exp, [setting.retain.name])(model)
     if params.get("save_model", False):
-        save(exp, run, model)
+        save(exp, rundir, model)
     curve = [{k: v for k, v in e.items() if k not in ("kind", "tokens", "flops")} for e in result.evals]
     summary = summarize(
         result,

@@ -9,19 +9,19 @@ from undo.stages.common import fit, mixture, save, summarize
 from undo.unlearning import make_objective, variant
 
 
-def run(exp, run, tracker, params: dict) -> dict:
+def run(exp, rundir, tracker, params: dict) -> dict:
     """params: method, args {method options}, base (default pretrain/base), batch_size, optim {..., sam_rho},
     repnoise {alpha, beta} (optional), eval_every, seed."""
     base = params.get("base", BASE)
     seed = params.get("seed", 0)
     model = load_model(exp.finished(base) / "model")
-    run.record_inputs(base=base)
+    rundir.record_inputs(base=base)
     objective = make_objective(params["method"], model, params.get("args", {}), seed, params.get("repnoise"))
     setting = exp.setting
     streams = {
         "forget": mixture(exp, {setting.forget_data: 1.0}, params["batch_size"], seed),
         "retain": mixture(exp, {setting.retain_data: 1.0}, params["batch_size"], seed + 1),
     }
-    result = fit(exp, tracker, model, objective, streams, params, desc=f"unlearn/{run.final.name}")
-    save(exp, run, model)
+    result = fit(exp, tracker, model, objective, streams, params, desc=f"unlearn/{rundir.final.name}")
+    save(exp, rundir, model)
     return summarize(result, model, role="unlearned", method=variant(params), base=base, lr=params["optim"]["lr"])

@@ -4,6 +4,7 @@ every layer's logit-lens prediction of forget text bad."""
 from __future__ import annotations
 
 import torch
+from accelerate.utils import extract_model_from_parallel
 
 from undo import losses
 from undo.train import Objective
@@ -56,7 +57,7 @@ class WithRepNoise(Objective):
 
     def _logit_lens_ce(self, model, out, forget) -> torch.Tensor:
         """Mean forget CE of every layer's residual stream read through the final norm and output layer."""
-        inner = getattr(model, "module", model)
+        inner = extract_model_from_parallel(model)
         cap = inner.config.final_logit_softcapping
         per_layer = []
         for hidden in out.hidden_states[1:-1]:

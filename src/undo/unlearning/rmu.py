@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 
 import torch
+from accelerate.utils import extract_model_from_parallel
 
 from undo import losses
 from undo.errors import UserError
@@ -72,7 +73,7 @@ class RMU(Objective):
 
     def _hidden(self, model, capture: LayerOutput, input_ids):
         """Run the decoder stack only (no output layer) and return the captured layer output."""
-        getattr(model, "module", model).get_decoder()(input_ids=input_ids)
+        extract_model_from_parallel(model).get_decoder()(input_ids=input_ids)
         return capture.value
 
     def __call__(self, model, batch):
