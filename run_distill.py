@@ -22,13 +22,15 @@ def distill_grid(
     beta: float,
     match_steps: int,
     undo_teacher: str = "maxent",
+    full_steps: int | None = None,
 ) -> list[Job]:
-    """Full distillation per method and UNDO per (alpha, seed), each until the student's retain metric is within
-    0.05 of its teacher's (relative for CE, absolute for accuracy) or the step cap; the two oracle-matching
-    students for a fixed number of steps."""
+    """UNDO per (alpha, seed) until the student's retain metric is within 0.05 of its teacher's (relative for
+    CE, absolute for accuracy) or the step cap; full distillation per method the same way, or for `full_steps`
+    fixed steps; the two oracle-matching students for a fixed number of steps."""
     stop = {"tolerance": 0.05}
+    full = stop if full_steps is None else {"optim": {**recipe["optim"], "steps": full_steps}}
     jobs = [
-        Job("distill", f"full-{m}", {"kind": "full", "teacher": f"unlearn/selected:{m}", **recipe, **stop})
+        Job("distill", f"full-{m}", {"kind": "full", "teacher": f"unlearn/selected:{m}", **recipe, **full})
         for m in METHODS
     ]
     jobs += [
@@ -103,8 +105,10 @@ GRIDS = {
         beta=0.1,
         match_steps=1000,
     ),
+    # Full distillation for fixed steps: the teachers' +/- accuracy is so low here that an untrained student is
+    # already within 0.05 of it, so the stop rule would end full distillation at step 0.
     ("arithmetic", "embedded"): distill_grid(
-        ARITHMETIC_EMBEDDED, alphas=[0.2, 0.4, 0.6, 0.8], seeds=[0], beta=0.1, match_steps=250
+        ARITHMETIC_EMBEDDED, alphas=[0.2, 0.4, 0.6, 0.8], seeds=[0], beta=0.1, match_steps=250, full_steps=500
     ),
     ("arithmetic", "paper"): distill_grid(
         ARITHMETIC_PAPER,
@@ -112,6 +116,7 @@ GRIDS = {
         seeds=[0, 1, 2, 3, 4],
         beta=0.1,
         match_steps=1000,
+        full_steps=1000,  # the public arithmetic scripts distilled for a fixed 1000 steps
     ),
 }
 
