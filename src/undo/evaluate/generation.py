@@ -42,7 +42,7 @@ def greedy_continuations(
     model, prompts: list[list[int]], tokenizer, *, max_new_tokens: int = 4, batch_size: int = 64, device="cpu"
 ) -> list[str]:
     """Decode up to `max_new_tokens` greedily after each prompt, `batch_size` prompts per call; returns the
-    generated text of each prompt (special tokens kept, so an end-of-text token is visible to the parser)."""
+    generated text of each prompt, through its first end-of-text token (kept, so the parser sees it)."""
     texts = []
     for start in range(0, len(prompts), batch_size):
         ids, mask = left_pad(prompts[start : start + batch_size], tokenizer.pad_token_id)
@@ -55,5 +55,11 @@ def greedy_continuations(
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )
-        texts += tokenizer.batch_decode(out[:, ids.shape[1] :].tolist(), skip_special_tokens=False)
+        texts += tokenizer.batch_decode([_through_eos(row, tokenizer.eos_token_id) for row in out[:, ids.shape[1] :]])
     return texts
+
+
+def _through_eos(tokens: torch.Tensor, eos_id: int) -> list[int]:
+    """The generated tokens up to and including the first end-of-text (a finished row is padded after it)."""
+    tokens = tokens.tolist()
+    return tokens[: tokens.index(eos_id) + 1] if eos_id in tokens else tokens
