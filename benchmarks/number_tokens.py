@@ -50,7 +50,8 @@ def run(tokenizer, label: str, args) -> None:
 
     def accuracy(model):
         texts = greedy_continuations(model, prompts, tokenizer, max_new_tokens=MAX_NEW_TOKENS, batch_size=200)
-        return {"eq_acc": float(np.mean([is_correct(t, i.value, tokenizer.eos_token) for t, i in zip(texts, items)]))}
+        correct = [is_correct(text, item.value, tokenizer.eos_token) for text, item in zip(texts, items, strict=True)]
+        return {"eq_acc": float(np.mean(correct))}
 
     model = build_model("tiny", tokenizer, seed=0)
     start = time.perf_counter()
