@@ -47,7 +47,7 @@ class ArithmeticAccuracy(Task):
             max_new_tokens=MAX_NEW_TOKENS,
             batch_size=exp.scale.eval_batch_size,
             device=accelerator.device,
-        ) if mine else []  # fmt: skip
+        )
         model.train(was_training)
         counts = torch.zeros(len(metrics), 2, dtype=torch.float64, device=accelerator.device)
         for item, text in zip(mine, texts, strict=True):
