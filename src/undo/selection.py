@@ -2,8 +2,8 @@
 
 Rule: among finished runs of the method, those whose retain metric is within `tolerance` of the base model's
 (relative for CE, absolute for accuracy: as the metric compares values); of these, the one whose forget metric
-is worst (highest CE / lowest accuracy). The choice is
-written to <stage>/selected.json so a reader sees which run later stages used.
+is worst (highest CE / lowest accuracy). The choice is written to <stage>/selected.json so a reader sees which
+run later stages used.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ def select(records: list[dict], base: dict, retain: Metric, forget: Metric, tole
     """The selected record, or None when no record keeps the retain metric within tolerance.
 
     Each record has "name" and "metrics" {retain: ..., forget: ...}; `base` is the base model's metrics."""
-    eligible = [
-        r for r in records if retain.degradation(r["metrics"][retain.name], base[retain.name]) <= tolerance
-    ]  # fmt: skip
+    within = lambda r: retain.degradation(r["metrics"][retain.name], base[retain.name]) <= tolerance  # noqa: E731
+    eligible = [r for r in records if within(r)]
     if not eligible:
         return None
     # strongest forgetting = the worst forget performance

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from undo.data.arithmetic import FORMATS
+from undo.data.arithmetic import FORMATS, metric_name
 from undo.errors import UserError
 from undo.evaluate import Task, make_task
 from undo.evaluate.ce import ce_metric
@@ -64,7 +64,7 @@ class Setting:
 
 def mean_accuracy(name: str, ops: tuple[str, ...]) -> Metric:
     """The mean accuracy over the operations' equations and word problems."""
-    return Metric(name, higher_is_better=True, mean_of=tuple(f"{op}_{form}" for op in ops for form in FORMATS))
+    return Metric(name, higher_is_better=True, mean_of=tuple(metric_name(op, form) for op in ops for form in FORMATS))
 
 
 LIBREOFFICE_HELP = {

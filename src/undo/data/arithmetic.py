@@ -24,6 +24,11 @@ SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 ANSWER = "{answer}"
 
 
+def metric_name(op: str, form: str) -> str:
+    """The accuracy metric of one operation and format, e.g. "mul_eq"."""
+    return f"{op}_{form}"
+
+
 @dataclass(frozen=True)
 class QA:
     """A document trained with loss on the answer only: prompt + answer + suffix."""
@@ -44,7 +49,7 @@ class Item:
 
     @property
     def metric(self) -> str:
-        return f"{self.op}_{self.format}"
+        return metric_name(self.op, self.format)
 
 
 NAMES = (

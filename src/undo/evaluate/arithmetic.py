@@ -28,7 +28,8 @@ class ArithmeticAccuracy(Task):
 
     @property
     def metrics(self) -> tuple[Metric, ...]:
-        return tuple(Metric(f"{op}_{form}", higher_is_better=True) for op in self.ops for form in arithmetic.FORMATS)
+        names = (arithmetic.metric_name(op, form) for op in self.ops for form in arithmetic.FORMATS)
+        return tuple(Metric(name, higher_is_better=True) for name in names)
 
     def evaluate(self, model, exp, names=None) -> dict[str, float]:
         """Each process answers every world-th item; correct counts are summed over processes."""
