@@ -4,12 +4,12 @@
     python run_all.py --scale smoke            # every stage on a micro model in seconds (a wiring check)
     python run_all.py --scale paper            # the paper's grids on all visible GPUs
 
-Finished runs are skipped, so an interrupted pipeline resumes where it stopped.
+Finished runs are skipped, so an interrupted pipeline resumes where it stopped; finished runs whose config or
+inputs changed stop it (rerun them with --rerun-stale, which each later stage then needs too).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
@@ -19,8 +19,10 @@ import run_prepare
 import run_pretrain
 import run_relearn
 import run_unlearn
-from undo.cli import guarded, parser
-from undo.experiment import Experiment
+from undo.cli import experiment, grid_for, guarded, parser
+from undo.errors import UserError
+from undo.files import write_json
+from undo.launch import matches
 
 STAGES = [
     ("prepare", run_prepare),
@@ -35,23 +37,36 @@ STAGES = [
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     args = parser(__doc__.splitlines()[0]).parse_args(argv)  # validate before starting anything
+    exp = experiment(args)
+    matching = {name: _matches(module, args) for name, module in STAGES if hasattr(module, "GRIDS")}
+    if args.only and not any(matching.values()):
+        raise UserError(f"--only {args.only!r} matches no job of any stage: see the job names with --dry-run")
     timings = []
     for name, module in STAGES:
         print(f"\n=== {name} ===", flush=True)
+        if matching.get(name) is False:
+            print(f"no {name} job matches --only {args.only!r}")
+            continue
         start = time.perf_counter()
         code = module.main(argv)
         timings.append((name, time.perf_counter() - start))
         if code:
             print(f"stage {name} failed (exit code {code}); fix it and rerun: finished runs are kept")
             return code
+    if args.dry_run:
+        return 0
     print(
         "\nwall time per stage: "
         + ", ".join(f"{n} {s:.0f}s" for n, s in timings)
         + f"; total {sum(s for _, s in timings):.0f}s"
     )
-    exp = Experiment(args.setting, args.scale, args.out)
-    (exp.root / "results" / "timings.json").write_text(json.dumps(dict(timings), indent=1) + "\n")
+    write_json(exp.root / "results" / "timings.json", dict(timings))
     return 0
+
+
+def _matches(module, args) -> bool:
+    """Whether the stage has a job for this launch (with --only: a job whose name matches it)."""
+    return not args.only or any(matches(j, args.only) for j in grid_for(module.GRIDS, args))
 
 
 if __name__ == "__main__":

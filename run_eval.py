@@ -12,13 +12,16 @@ from undo.cli import guarded, parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from undo.experiment import Experiment
+    from undo.cli import experiment
     from undo.figures import draw_all
     from undo.report import collect, markdown, write
     from undo.tracking import log_report
 
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
-    exp = Experiment(args.setting, args.scale, args.out)
+    exp = experiment(args)
+    if args.dry_run:
+        print(f"would report the finished runs under {exp.root} into {exp.root / 'results'}")
+        return 0
     results = collect(exp)
     if not results["models"]:
         print(f"no finished runs under {exp.root}: run the stages first (python run_all.py)")

@@ -12,11 +12,16 @@ from undo.cli import guarded, parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from undo.experiment import Experiment
-    from undo.stages.prepare import prepare
+    from undo.cli import experiment
+    from undo.stages.prepare import cached, prepare
 
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
-    exp = Experiment(args.setting, args.scale, args.out)
+    exp = experiment(args)
+    if args.dry_run:
+        for domain in exp.domains:
+            for split in ("train", "validation"):
+                print(f"{'cached' if cached(exp, domain, split) else 'todo':6} {domain} {split}")
+        return 0
     print(f"{'domain':8} {'split':10} {'documents':>9} {'blocks':>8} {'tokens':>11} {'unigram H':>9} {'seconds':>7}")
     for row in prepare(exp):
         print(

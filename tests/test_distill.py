@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from planting import plant_run
 
 from undo.errors import UserError
 from undo.launch import Job, launch
@@ -72,10 +73,8 @@ def test_stop_rule_follows_the_metrics_direction_and_comparison():
 def micro_teacher(exp, name="unlearn/teacher", vocab_tokenizer=None):
     """Plant a finished run holding a micro model, as a stand-in for an unlearned teacher."""
     model = build_model("micro", vocab_tokenizer or exp.tokenizer, seed=0)
-    folder = exp.run_dir(name)
+    folder = plant_run(exp, name, {"metrics": {"en_ce": 7.6, "ko_ce": 7.6}, "method": "maxent", "flops": 1})
     save_model(model, vocab_tokenizer or exp.tokenizer, folder / "model")
-    (folder / "summary.json").write_text('{"metrics": {"en_ce": 7.6, "ko_ce": 7.6}, "method": "maxent", "flops": 1}')
-    (folder / "DONE").write_text("")
 
 
 RECIPE = {"mix": {"en": 0.5, "ko": 0.5}, "batch_size": 2, "eval_every": 2, "optim": {"lr": 1e-3, "steps": 2}}
@@ -99,34 +98,28 @@ def test_undo_run_records_teacher_and_cost(exp):
     summary = exp.summary("distill/undo")
     assert summary["teacher"] == "unlearn/teacher" and summary["role"] == "undo" and summary["alpha"] == 0.5
     config = json.loads((exp.run_dir("distill/undo") / "config.json").read_text())
-    assert config["inputs"] == {"teacher": "unlearn/teacher", "student": "noised-teacher"}
+    teacher_id = json.loads((exp.run_dir("unlearn/teacher") / "config.json").read_text())["run_id"]
+    assert config["inputs"] == {"teacher": {"ref": "unlearn/teacher", "run_id": teacher_id}}
     assert (
         summary["flops"]
         == 6 * summary["n_params"] * summary["tokens"] + 2 * summary["n_params"] * summary["frozen_tokens"]
     )
 
 
-def test_distill_bad_inputs_fail_with_one_clear_line(exp, monkeypatch):
+def test_distill_bad_inputs_fail_with_one_clear_line(exp, capsys):
     micro_teacher(exp)
-    jobs = [
-        Job("distill", "missing", {"kind": "full", "teacher": "unlearn/nonexistent", **RECIPE}),
-        Job(
-            "distill",
-            "alpha",
-            {"kind": "undo", "teacher": "unlearn/teacher", "alpha": 1.5, "beta": 0.1, **RECIPE},
-        ),
-        Job(
-            "distill",
-            "vocab",
-            {"kind": "match", "teacher": "unlearn/teacher", "student": "unlearn/small", **RECIPE},
-        ),
-    ]
+    undo = {"kind": "undo", "teacher": "unlearn/teacher", "alpha": 1.5, "beta": 0.1, **RECIPE}
+    with pytest.raises(UserError, match=r"distill/alpha: alpha: Input should be less than or equal to 1 \(got 1.5\)"):
+        launch(exp, [Job("distill", "alpha", undo)])
     small = build_model("micro", exp.tokenizer, seed=0)
     small.resize_token_embeddings(1024)
-    save_model(small, exp.tokenizer, exp.run_dir("unlearn/small") / "model")
-    (exp.run_dir("unlearn/small") / "DONE").write_text("")
-    assert launch(exp, jobs) == 3
-    errors = {job.name: (exp.run_dir(job.ref).with_name(f".{job.name}.failed") / "ERROR").read_text() for job in jobs}
-    assert "no finished run 'unlearn/nonexistent'" in errors["missing"]
-    assert "UNDO alpha must be in [0, 1], got 1.5" in errors["alpha"]
-    assert "vocabulary of 2439 tokens but the student has 1024" in errors["vocab"]
+    save_model(small, exp.tokenizer, plant_run(exp, "unlearn/small") / "model")
+    jobs = [
+        Job("distill", "missing", {"kind": "full", "teacher": "unlearn/nonexistent", **RECIPE}),
+        Job("distill", "vocab", {"kind": "match", "teacher": "unlearn/teacher", "student": "unlearn/small", **RECIPE}),
+    ]
+    assert launch(exp, jobs) == 2
+    assert "not run, 1 job(s) wait for it: no finished run 'unlearn/nonexistent'" in capsys.readouterr().out
+    error = (exp.run_dir("distill/vocab").with_name(".vocab.failed") / "ERROR").read_text()
+    assert "vocabulary of 2439 tokens but the student has 1024" in error
+    assert not exp.run_dir("distill/missing").with_name(".missing.failed").exists()

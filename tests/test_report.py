@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from planting import plant_run
 
 from undo.figures import draw_all
 from undo.metrics import Metric
@@ -42,13 +43,9 @@ def test_robustness_by_hand():
 
 
 def plant(exp, ref: str, summary: dict) -> None:
-    folder = exp.run_dir(ref)
-    folder.mkdir(parents=True)
-    (folder / "summary.json").write_text(json.dumps(summary))
-    (folder / "metrics.jsonl").write_text(
+    (plant_run(exp, ref, summary) / "metrics.jsonl").write_text(
         "".join(json.dumps({"step": s, "kind": "train", "loss": 1.0 / s}) + "\n" for s in (10, 20))
     )
-    (folder / "DONE").write_text("")
 
 
 def model_summary(en, ko, **extra):

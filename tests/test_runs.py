@@ -21,13 +21,20 @@ MICRO_PRETRAIN = {
 }
 
 
-def test_crashed_run_leaves_no_done_and_keeps_the_error(exp):
-    bad = Job("pretrain", "broken", {**MICRO_PRETRAIN, "mix": {"en": 0.5, "klingon": 0.5}})
+def test_crashed_run_leaves_no_done_and_keeps_the_error(exp, monkeypatch):
+    import undo.stages.pretrain as pretrain
+
+    def save(exp, rundir, model):
+        if rundir.final.name == "broken":
+            raise OSError("disk full")
+
+    monkeypatch.setattr(pretrain, "save", save)
+    bad = Job("pretrain", "broken", MICRO_PRETRAIN)
     good = Job("pretrain", "fine", MICRO_PRETRAIN)
     assert launch(exp, [bad, good]) == 1  # one failure, and the other job still ran
     folder = exp.run_dir("pretrain/broken")
     assert not folder.exists() and not is_done(folder)
-    assert "unknown domain 'klingon'" in (folder.with_name(".broken.failed") / "ERROR").read_text()
+    assert "OSError: disk full" in (folder.with_name(".broken.failed") / "ERROR").read_text()
     assert is_done(exp.run_dir("pretrain/fine"))
 
 
@@ -113,16 +120,17 @@ def test_worker_fan_out_runs_each_job_in_its_own_pinned_process(exp, monkeypatch
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     slots = worker_slots(workers=2)
     assert [env["OMP_NUM_THREADS"] for _, env in slots] == ["1", "1"] and worker_slots(workers=1) == []
+    assert launch(exp, [Job("pretrain", "base", MICRO_PRETRAIN)]) == 0
+    unlearn = {"batch_size": 2, "optim": {"lr": 1e-3, "steps": 2}}
     jobs = [
-        Job("pretrain", "a", MICRO_PRETRAIN),
-        Job("pretrain", "b", {**MICRO_PRETRAIN, "mix": {"xx": 1.0}}),
-        Job("pretrain", "c", MICRO_PRETRAIN),
+        Job("unlearn", "a", {**unlearn, "method": "maxent"}),
+        Job("unlearn", "b", {**unlearn, "method": "rmu", "args": {"layer": 7}}),  # fails when it runs
     ]
     assert launch(exp, jobs, wandb="off", workers=2) == 1
-    assert "CPU worker 1: pretrain/" in capsys.readouterr().out
+    assert "CPU worker 1: unlearn/" in capsys.readouterr().out
     failures = [(j.ref, (exp.run_dir(j.ref).with_name(f".{j.name}.failed") / "ERROR")) for j in jobs]
     failures = [(ref, path.read_text()) for ref, path in failures if path.is_file()]
-    assert [ref for ref, _ in failures] == ["pretrain/b"]
-    assert "unknown domain 'xx'" in failures[0][1]
-    assert is_done(exp.run_dir("pretrain/a")) and is_done(exp.run_dir("pretrain/c"))
-    assert (exp.root / "pretrain" / ".logs" / "a.log").is_file()
+    assert [ref for ref, _ in failures] == ["unlearn/b"]
+    assert "RMU layer 7 is outside the model" in failures[0][1]
+    assert is_done(exp.run_dir("unlearn/a"))
+    assert (exp.root / "unlearn" / ".logs" / "a.log").is_file()

@@ -62,10 +62,10 @@ def test_nan_loss_stops_with_a_clear_error(exp, micro_model, accelerator):
 
 
 def test_bad_optimiser_settings_are_clear_errors():
-    with pytest.raises(UserError, match="learning rate must be > 0"):
-        Optim(lr=0.0, steps=10)
-    with pytest.raises(UserError, match="invalid optimiser settings"):
-        Optim(lr=1e-3, steps=10, grad_accum=0)
+    with pytest.raises(UserError, match=r"^lr: Input should be greater than 0 \(got 0.0\)$"):
+        Optim.parse({"lr": 0.0, "steps": 10})
+    with pytest.raises(UserError, match="grad_accum: Input should be greater than or equal to 1"):
+        Optim.parse({"lr": 1e-3, "steps": 10, "grad_accum": 0})
 
 
 def test_stop_rule_ends_training_at_the_eval_that_satisfies_it(exp, micro_model, accelerator):

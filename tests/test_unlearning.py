@@ -148,5 +148,5 @@ def test_bad_unlearning_inputs_are_clear_errors(exp, micro_model, accelerator):
             Optim(lr=1e-3, steps=1),
             accelerator=accelerator,
         )
-    with pytest.raises(UserError, match="learning rate must be > 0"):
-        Optim(lr=-1e-3, steps=1)
+    with pytest.raises(UserError, match="lr: Input should be greater than 0"):
+        Optim.parse({"lr": -1e-3, "steps": 1})

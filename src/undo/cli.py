@@ -18,8 +18,15 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--setting", default="language", help="language (default) or arithmetic; wmdp is planned")
     p.add_argument("--scale", default="embedded", help=f"one of {SCALES}: embedded = CPU-sized with shipped data")
     p.add_argument("--out", default="outputs", help="root of the output tree (default: outputs)")
-    p.add_argument("--force", action="store_true", help="rerun jobs that already finished")
-    p.add_argument("--dry-run", action="store_true", help="list the jobs and whether they are done; run nothing")
+    p.add_argument("--force", action="store_true", help="rerun every job, finished or not")
+    p.add_argument(
+        "--rerun-stale",
+        action="store_true",
+        help="rerun finished runs whose config or inputs changed (without it, such runs stop the launch)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the jobs (done, todo, stale, waiting); write nothing, run nothing"
+    )
     p.add_argument("--only", help="run only jobs whose name or stage/name matches this glob, e.g. 'maxent-*'")
     p.add_argument("--seed", type=int, default=0, help="added to every job's seed: a whole replicate of the grid")
     p.add_argument(
@@ -28,6 +35,13 @@ def parser(description: str) -> argparse.ArgumentParser:
         default=1,
         help="without GPUs: run this many jobs at once, each on an equal share of the cores (GPUs: one job each)",
     )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        help="save the training state every N steps so a killed run resumes (default: the scale's; 0: never)",
+    )
+    p.add_argument("--tokens", help="folder of hf_token.txt / wandb_token.txt (default: the project's tokens/)")
     p.add_argument(
         "--wandb",
         choices=WANDB_MODES,
@@ -61,6 +75,21 @@ def reseed(jobs: list, offset: int) -> list:
     return [Job(j.stage, j.name, {**j.params, "seed": j.params.get("seed", 0) + offset}) for j in jobs]
 
 
+def experiment(args):
+    """The experiment the parsed arguments name; --tokens takes effect for this process and its workers."""
+    import os
+
+    from undo.experiment import Experiment
+
+    if args.tokens:
+        os.environ["UNDO_TOKENS_DIR"] = args.tokens
+    if args.checkpoint_every is not None and args.checkpoint_every < 0:
+        raise UserError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    if args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    return Experiment(args.setting, args.scale, args.out, args.checkpoint_every)
+
+
 def grid_for(grids: Grids, args) -> list:
     from undo.settings import get_setting
 
@@ -76,14 +105,20 @@ def grid_for(grids: Grids, args) -> list:
 
 def run_stage(description: str, grids: Grids, argv: list[str] | None = None, after: Callable | None = None) -> int:
     """Parse arguments, launch the chosen grid, then call `after(exp)` (e.g. selection or a table)."""
-    from undo.experiment import Experiment
     from undo.launch import launch
 
     args = parser(description).parse_args(argv)
     jobs = grid_for(grids, args)
-    exp = Experiment(args.setting, args.scale, args.out)
+    exp = experiment(args)
     failed = launch(
-        exp, jobs, force=args.force, dry_run=args.dry_run, only=args.only, wandb=args.wandb, workers=args.workers
+        exp,
+        jobs,
+        force=args.force,
+        rerun_stale=args.rerun_stale,
+        dry_run=args.dry_run,
+        only=args.only,
+        wandb=args.wandb,
+        workers=args.workers,
     )
     if after is not None and not args.dry_run:
         after(exp)

@@ -1,15 +1,22 @@
-"""Secrets (Hugging Face and wandb tokens): read from the environment or tokens/*.txt, never written anywhere."""
+"""Secrets (Hugging Face and wandb tokens): read from the environment or `tokens/<name>_token.txt`, never
+written anywhere. `tokens/` is the project's (beside pyproject.toml), whatever the working directory;
+UNDO_TOKENS_DIR (or the scripts' --tokens) points elsewhere."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from undo.errors import UserError
+
 ENV = {"hf": "HF_TOKEN", "wandb": "WANDB_API_KEY"}
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def tokens_dir() -> Path:
-    return Path(os.environ.get("UNDO_TOKENS_DIR", "tokens"))
+    if os.environ.get("UNDO_TOKENS_DIR"):
+        return Path(os.environ["UNDO_TOKENS_DIR"])
+    return PROJECT / "tokens" if (PROJECT / "pyproject.toml").is_file() else Path("tokens")
 
 
 def read_token(name: str) -> str | None:
@@ -18,6 +25,12 @@ def read_token(name: str) -> str | None:
     if value:
         return value.strip()
     path = tokens_dir() / f"{name}_token.txt"
-    if path.is_file():
-        return path.read_text().strip() or None
-    return None
+    if not path.exists():
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+        raise UserError(
+            f"cannot read the {name} token file {path} ({reason}): write the token alone on one line, or remove it"
+        ) from None

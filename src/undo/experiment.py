@@ -6,13 +6,13 @@ outputs/<setting>/<scale>/<stage>/<run-name>/ holds each run; later stages name 
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 
 from undo.data.blocks import TokenBlocks
 from undo.data.prepare import prepared_blocks
 from undo.errors import UserError
+from undo.files import read_json
 from undo.rundir import is_done
 from undo.settings import get_setting
 
@@ -21,11 +21,18 @@ ORACLE = "pretrain/oracle"  # the data-filtered gold standard: pretrained withou
 
 
 class Experiment:
-    def __init__(self, setting: str = "language", scale: str = "embedded", out: Path | str = "outputs"):
+    def __init__(
+        self,
+        setting: str = "language",
+        scale: str = "embedded",
+        out: Path | str = "outputs",
+        checkpoint_every: int | None = None,
+    ):
         self.setting = get_setting(setting)
         self.scale = self.setting.scale(scale)
         self.out = Path(out)
         self.root = self.out / self.setting.name / self.scale.name
+        self.checkpoint_every = self.scale.checkpoint_every if checkpoint_every is None else checkpoint_every
 
     @property
     def cache_root(self) -> Path:
@@ -38,6 +45,19 @@ class Experiment:
     @property
     def domains(self) -> list[str]:
         return list(self.scale.corpora)
+
+    @cached_property
+    def data_fingerprint(self) -> dict:
+        """What the scale trains on, for run fingerprints (see undo.identity)."""
+        from undo.data.corpora import source_fingerprint
+        from undo.data.tokenizer import tokenizer_fingerprint
+
+        return {
+            "model": self.scale.model,
+            "tokenizer": tokenizer_fingerprint(self.scale.tokenizer),
+            "seq_len": self.scale.seq_len,
+            "corpora": {d: source_fingerprint(source) for d, source in self.scale.corpora.items()},
+        }
 
     @cached_property
     def tokenizer(self):
@@ -59,12 +79,27 @@ class Experiment:
 
         return Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
 
+    def scratch_folders(self) -> list[Path]:
+        """Where killed processes can leave temporary files: stage folders, checkpoints, results, the cache."""
+        stages = [d for d in self.root.iterdir() if d.is_dir()] if self.root.is_dir() else []
+        checkpoints = [c for d in stages for c in d.glob(".*.ckpt")]
+        return [*stages, *checkpoints, self.cache_root]
+
     def run_dir(self, ref: str) -> Path:
         """The folder of run "<stage>/<name>"."""
         stage, _, name = ref.partition("/")
         if not stage or not name:
             raise UserError(f"run reference {ref!r} must look like '<stage>/<run-name>', e.g. 'pretrain/base'")
         return self.root / stage / name
+
+    def command(self, stage: str) -> str:
+        """The command line that runs `stage` of this experiment."""
+        out = "" if self.out == Path("outputs") else f" --out {self.out}"
+        return f"python run_{stage}.py --setting {self.setting.name} --scale {self.scale.name}{out}"
+
+    def rerun_command(self, ref: str) -> str:
+        stage, _, name = ref.partition("/")
+        return f"{self.command(stage)} --force --only {name}"
 
     def finished(self, ref: str) -> Path:
         """The folder of a finished run, resolving selection references; a clear error when it is missing."""
@@ -73,13 +108,20 @@ class Experiment:
         folder = self.run_dir(resolve(self, ref))
         if not is_done(folder):
             raise UserError(
-                f"no finished run {ref!r} in {self.root}: run its stage first (e.g. `python run_{ref.split('/')[0]}.py"
-                f" --setting {self.setting.name} --scale {self.scale.name}`)"
+                f"no finished run {ref!r} in {self.root}: run its stage first (`{self.command(ref.split('/')[0])}`)"
             )
         return folder
 
     def summary(self, ref: str) -> dict:
-        return json.loads((self.finished(ref) / "summary.json").read_text())
+        folder = self.finished(ref)
+        return read_json(folder / "summary.json", f"rerun it: {self.rerun_command(str(folder.relative_to(self.root)))}")
+
+    def load_model(self, ref: str):
+        """The saved model of a finished run; a damaged one is named with the command that rebuilds it."""
+        from undo.models import load_model
+
+        folder = self.finished(ref)
+        return load_model(folder / "model", fix=self.rerun_command(str(folder.relative_to(self.root))))
 
     def finished_runs(self, stage: str) -> list[str]:
         folder = self.root / stage

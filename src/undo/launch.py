@@ -1,8 +1,9 @@
 """Grid -> jobs -> devices: one job per visible GPU at a time; on a CPU one after another in this process, or
 `workers` jobs at once in worker processes that share the cores.
 
-Finished runs (DONE) are skipped unless forced; a failed job does not stop the others; a summary closes the
-launch and the exit code is non-zero when any job failed.
+Every job is validated before any runs; finished runs are skipped when current and stop the launch when stale
+(see `launch`); jobs whose inputs are missing are reported once per missing input; a failed job does not stop
+the others; a summary closes the launch and the exit code is non-zero when any job failed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from undo.errors import UserError
+from undo.files import sweep_leftovers
 from undo.rundir import RunDir, is_done
 
 
@@ -32,27 +34,41 @@ class Job:
         return f"{self.stage}/{self.name}"
 
 
-def stage_function(stage: str):
+def matches(job: Job, pattern: str) -> bool:
+    """--only: a glob over the job's name or its stage/name."""
+    return fnmatch.fnmatch(job.ref, pattern) or fnmatch.fnmatch(job.name, pattern)
+
+
+def stage_module(stage: str):
+    """`undo.stages.<stage>`: its `Params` schema and its `run(exp, rundir, tracker, params)`."""
     from importlib import import_module
 
     try:
-        return import_module(f"undo.stages.{stage}").run
+        return import_module(f"undo.stages.{stage}")
     except ModuleNotFoundError:
         raise UserError(f"unknown stage {stage!r}") from None
 
 
-def execute(exp, job: Job, wandb: str | None = None) -> dict:
+def validate(exp, jobs: list[Job]) -> dict[str, object]:
+    """Each job's typed params; a UserError lists every bad value of every job (job, key, problem) at once."""
+    parsed, problems = {}, []
+    for job in jobs:
+        try:
+            parsed[job.ref] = stage_module(job.stage).Params.parse(job.params, exp.domains)
+        except UserError as err:
+            problems += [f"  {job.ref}: {line}" for line in str(err).split("; ")]
+    if problems:
+        raise UserError(f"{len(problems)} bad grid value(s), nothing was run:\n" + "\n".join(problems))
+    return parsed
+
+
+def execute(exp, job: Job, params, wandb: str | None = None) -> dict:
     """Run one job in this process into its atomic run folder; returns the run's summary."""
+    from undo.identity import job_config
     from undo.tracking import Tracker
 
-    config = {
-        "setting": exp.setting.name,
-        "scale": exp.scale.name,
-        "stage": job.stage,
-        "name": job.name,
-        "params": job.params,
-    }
-    run = RunDir(exp.run_dir(job.ref), config)
+    config = job_config(exp, job)
+    run = RunDir(exp.run_dir(job.ref), config, exp.checkpoint_every)
     tracker = None
     try:
         tracker = Tracker(
@@ -63,7 +79,7 @@ def execute(exp, job: Job, wandb: str | None = None) -> dict:
             wandb_dir=exp.wandb_dir,
             mode=wandb,
         )
-        summary = stage_function(job.stage)(exp, run, tracker, job.params)
+        summary = stage_module(job.stage).run(exp, run, tracker, params)
         run.write_json("summary.json", summary)
         tracker.summary({k: v for k, v in summary.items() if isinstance(v, (int, float))})
         tracker.finish()
@@ -107,43 +123,104 @@ def launch(
     jobs: list[Job],
     *,
     force: bool = False,
+    rerun_stale: bool = False,
     dry_run: bool = False,
     only: str | None = None,
     wandb: str | None = None,
     workers: int = 1,
 ) -> int:
-    """Run the jobs; returns the number of failed jobs."""
+    """Run the jobs; returns the number of failed jobs (jobs whose inputs are missing count as failed).
+
+    A finished run is skipped when it is current (undo.identity); a stale one stops the launch before anything
+    runs, unless `rerun_stale` (rerun just those) or `force` (rerun every job). `dry_run` reports the same plan
+    and writes nothing."""
+    from undo.identity import stale_reasons
+    from undo.tracking import resolve_wandb
+
     if only:
-        jobs = [j for j in jobs if fnmatch.fnmatch(j.ref, only) or fnmatch.fnmatch(j.name, only)]
-    todo = [j for j in jobs if force or not is_done(exp.run_dir(j.ref))]
-    skipped = len(jobs) - len(todo)
+        matched = [j for j in jobs if matches(j, only)]
+        if not matched:
+            names = ", ".join(j.name for j in jobs)
+            raise UserError(f"--only {only!r} matches no job of this stage; its jobs are: {names}")
+        jobs = matched
+    params = validate(exp, jobs)
+    todo, stale, skipped = [], [], 0
+    for job in jobs:
+        if force or not is_done(exp.run_dir(job.ref)):
+            todo.append(job)
+        elif reasons := stale_reasons(exp, job, params[job.ref]):
+            stale.append((job, reasons))
+        else:
+            skipped += 1
+    blocked = _missing_inputs(exp, todo + [job for job, _ in stale], params)
     if dry_run:
-        for job in jobs:
-            state = "done" if is_done(exp.run_dir(job.ref)) else "todo"
-            print(f"{state:5} {exp.run_dir(job.ref)}  {json.dumps(job.params, sort_keys=True)}")
+        _print_plan(exp, jobs, todo, stale, blocked)
         return 0
+    if stale and not rerun_stale:
+        lines = "\n".join(f"  {job.ref}: {'; '.join(reasons)}" for job, reasons in stale)
+        raise UserError(
+            f"{len(stale)} finished run(s) no longer match what the grid asks for:\n{lines}\n"
+            "rerun just those with --rerun-stale (each is replaced once its rerun finishes), "
+            "or keep them and write the new runs to another --out"
+        )
+    todo += [job for job, _ in stale]
+    wandb = resolve_wandb(wandb, exp.wandb_dir)
+    sweep_leftovers(*exp.scratch_folders())
     print(f"{len(todo)} job(s) to run, {skipped} already finished (use --force to rerun)", flush=True)
+    failures = []
+    for message, waiting in blocked.items():
+        print(f"not run, {len(waiting)} job(s) wait for it: {message}", flush=True)
+        failures += [(job.ref, "not run: an input is missing (see above)") for job in waiting]
+    runnable = [job for job in todo if not any(job in waiting for waiting in blocked.values())]
     slots = worker_slots(workers)
-    if len(slots) > 1 and todo:
+    if len(slots) > 1 and runnable:
         from undo.stages.prepare import prepare
 
         prepare(exp)  # build the block cache once, before workers could race to write it
-        failures = _run_in_workers(exp, todo, slots, wandb)
+        failures += _run_in_workers(exp, runnable, slots, wandb)
     else:
-        failures = _run_here(exp, todo, wandb)
+        failures += _run_here(exp, runnable, params, wandb)
     print(f"\n{len(todo) - len(failures)} finished, {len(failures)} failed, {skipped} skipped")
     for ref, message in failures:
         print(f"  FAILED {ref}: {message}")
     return len(failures)
 
 
-def _run_here(exp, jobs: list[Job], wandb) -> list[tuple[str, str]]:
+def _missing_inputs(exp, jobs: list[Job], params: dict) -> dict[str, list[Job]]:
+    """{why an input is not there: the jobs that need it}, for inputs that are not finished runs."""
+    from undo.selection import resolve
+
+    blocked: dict[str, list[Job]] = {}
+    for job in jobs:
+        for ref in params[job.ref].inputs().values():
+            try:
+                exp.finished(resolve(exp, ref, record=False))
+            except UserError as err:
+                blocked.setdefault(str(err), []).append(job)
+                break
+    return blocked
+
+
+def _print_plan(exp, jobs, todo, stale, blocked) -> None:
+    waiting = {job.ref: message for message, js in blocked.items() for job in js}
+    why_stale = {job.ref: "; ".join(reasons) for job, reasons in stale}
+    for job in jobs:
+        if job.ref in waiting:
+            state, note = "wait", f"  (input missing: {waiting[job.ref]})"
+        elif job.ref in why_stale:
+            state, note = "stale", f"  ({why_stale[job.ref]})"
+        else:
+            state, note = ("todo" if job in todo else "done"), ""
+        print(f"{state:5} {exp.run_dir(job.ref)}  {json.dumps(job.params, sort_keys=True)}{note}")
+
+
+def _run_here(exp, jobs: list[Job], params: dict, wandb) -> list[tuple[str, str]]:
     failures = []
     for i, job in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {job.ref}", flush=True)
         start = time.perf_counter()
         try:
-            execute(exp, job, wandb)
+            execute(exp, job, params[job.ref], wandb)
             print(f"[{i}/{len(jobs)}] {job.ref} done in {time.perf_counter() - start:.0f}s", flush=True)
         except KeyboardInterrupt:
             raise
@@ -168,6 +245,7 @@ def _run_in_workers(exp, jobs: list[Job], slots: list[tuple[str, dict]], wandb) 
                         "setting": exp.setting.name,
                         "scale": exp.scale.name,
                         "out": str(exp.out),
+                        "checkpoint_every": exp.checkpoint_every,
                         "wandb": wandb,
                         "job": asdict(job),
                     }
@@ -200,9 +278,10 @@ def _worker(spec: str) -> int:
     from undo.experiment import Experiment
 
     spec = json.loads(spec)
-    exp = Experiment(spec["setting"], spec["scale"], Path(spec["out"]))
+    exp = Experiment(spec["setting"], spec["scale"], Path(spec["out"]), spec["checkpoint_every"])
+    job = Job(**spec["job"])
     try:
-        execute(exp, Job(**spec["job"]), spec["wandb"])
+        execute(exp, job, validate(exp, [job])[job.ref], spec["wandb"])
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

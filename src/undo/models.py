@@ -91,14 +91,20 @@ def build_like(model, seed: int):
     return type(model)(copy.deepcopy(model.config))
 
 
-def load_model(path: Path | str):
+def load_model(path: Path | str, fix: str = "save it again"):
+    """A saved model; a missing or damaged one is a UserError naming the folder and `fix` (the command that
+    rebuilds it)."""
     from transformers import AutoModelForCausalLM
 
     _quiet()
     path = Path(path)
     if not (path / "config.json").is_file():
-        raise UserError(f"no saved model at {path}: run the stage that produces it first")
-    return AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", dtype=torch.float32)
+        raise UserError(f"the model at {path} is missing or incomplete (no config.json): rerun it: {fix}")
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", dtype=torch.float32)
+    except Exception as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise UserError(f"the model at {path} is damaged ({type(err).__name__}: {reason}): rerun it: {fix}") from None
 
 
 def save_model(model, tokenizer, path: Path | str) -> None:

@@ -9,11 +9,11 @@ was attacked: attack {budget: {forget, lr}}, robustness {headline, per_budget}, 
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 
 from undo.errors import UserError
 from undo.experiment import ORACLE
+from undo.files import write_text
 from undo.metrics import Metric
 from undo.selection import SELECTED, resolve
 
@@ -58,11 +58,35 @@ def reference_unlearned(entry: dict) -> str:
 
 def train_curve(metrics_file) -> list[dict]:
     """[(step, training loss)] from a run's JSONL records: for distillation the loss is the KL to the teacher."""
-    rows = [json.loads(line) for line in open(metrics_file)]
+    rows = []
+    for number, line in enumerate(open(metrics_file, encoding="utf-8"), 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise UserError(f"{metrics_file} line {number} is damaged: rerun that run with --force") from None
     return [{"step": r["step"], "kl": r["loss"]} for r in rows if r.get("kind") == "train"]
 
 
+def check_consistent(exp) -> None:
+    """Refuse to report runs whose inputs changed under them (e.g. a student of a teacher that was rerun)."""
+    from undo.identity import changed_inputs, run_identity
+
+    problems = [
+        f"  {ref}: {'; '.join(reasons)}"
+        for stage in (*MODEL_STAGES, "relearn")
+        for ref in exp.finished_runs(stage)
+        if (reasons := changed_inputs(exp, run_identity(exp, ref)))
+    ]
+    if problems:
+        raise UserError(
+            f"{len(problems)} finished run(s) read inputs that have changed since, so no report was written:\n"
+            + "\n".join(problems)
+            + f"\nrerun them: {exp.command('all')} --rerun-stale"
+        )
+
+
 def collect(exp) -> dict:
+    check_consistent(exp)
     setting = exp.setting
     retain, forget = setting.retain.name, setting.forget.name
     attacks = defaultdict(list)
@@ -183,12 +207,13 @@ def markdown(results: dict) -> str:
 def write(exp, results: dict) -> dict:
     """Write results.json and results.md under outputs/<setting>/<scale>/results/; returns their paths."""
     folder = exp.root / "results"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {"json": folder / "results.json", "markdown": folder / "results.md"}
-    for path, text in ((paths["json"], json.dumps(results, indent=1) + "\n"), (paths["markdown"], markdown(results))):
-        partial = path.with_suffix(path.suffix + ".partial")
-        partial.write_text(text)
-        os.replace(partial, path)  # readers never see a half-written results file
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {"json": folder / "results.json", "markdown": folder / "results.md"}
+        write_text(paths["json"], json.dumps(results, indent=1) + "\n")
+        write_text(paths["markdown"], markdown(results))
+    except OSError as err:
+        raise UserError(f"cannot write the results into {folder} ({err.strerror}): make it writable") from None
     return paths
 
 

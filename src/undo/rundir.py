@@ -1,18 +1,22 @@
 """One run's output folder, written atomically: a run is complete (DONE present) or not there at all.
 
-The run writes into a hidden sibling `.NAME.tmp-PID` and is renamed into place when it finishes; a failed run
-is kept as `.NAME.failed` with its ERROR, and an earlier finished run is only replaced once a forced rerun
-succeeds.
+The run writes into a hidden sibling `.NAME.tmp-HOST-PID` and is renamed into place when it finishes; a failed
+run is kept as `.NAME.failed` with its ERROR, and an earlier finished run is only replaced once a forced rerun
+succeeds. Its config.json holds the run's identity (undo.identity): a fingerprint of what it computes, a run id
+of this execution, and the runs it read. A paper-scale run also checkpoints to `.NAME.ckpt`, removed when the
+run completes.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 
+from undo.checkpoint import Checkpoint
 from undo.errors import UserError
+from undo.files import temporary, write_json
 
 DONE = "DONE"
 
@@ -21,10 +25,14 @@ def is_done(folder: Path) -> bool:
     return (Path(folder) / DONE).is_file()
 
 
+def checkpoint_folder(final: Path) -> Path:
+    return Path(final).with_name(f".{Path(final).name}.ckpt")
+
+
 class RunDir:
-    def __init__(self, final: Path, config: dict):
+    def __init__(self, final: Path, config: dict, checkpoint_every: int = 0):
         self.final = Path(final)
-        self.tmp = self.final.with_name(f".{self.final.name}.tmp-{os.getpid()}")
+        self.tmp = temporary(self.final)
         self.failed = self.final.with_name(f".{self.final.name}.failed")
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
@@ -34,33 +42,39 @@ class RunDir:
             raise UserError(
                 f"output folder {self.final.parent} is not writable ({err.strerror}): choose another --out"
             ) from None
-        self.config = config
-        self.write_json("config.json", config)
+        self.config = {**config, "run_id": uuid.uuid4().hex}
+        self.checkpoint = Checkpoint(checkpoint_folder(self.final), checkpoint_every, config["fingerprint"])
+        self.write_json("config.json", self.config)
 
     @property
     def path(self) -> Path:
         return self.tmp
 
     def write_json(self, name: str, data: dict) -> None:
-        (self.tmp / name).write_text(json.dumps(data, indent=1, sort_keys=False, default=str) + "\n")
+        write_json(self.tmp / name, data)
 
-    def record_inputs(self, **refs: str) -> None:
-        """Add the runs this run actually read (selections resolved) to config.json."""
-        self.config = {**self.config, "inputs": refs}
+    def record_inputs(self, exp, **refs: str) -> None:
+        """Add the runs this run actually read (selections resolved), with their run ids, to config.json."""
+        from undo.identity import run_identity
+
+        inputs = {role: {"ref": ref, "run_id": run_identity(exp, ref)["run_id"]} for role, ref in refs.items()}
+        self.config = {**self.config, "inputs": inputs}
         self.write_json("config.json", self.config)
 
     def complete(self) -> None:
         """Mark finished and move into place, replacing an earlier finished run only now."""
         (self.tmp / DONE).write_text("")
-        old = self.final.with_name(f".{self.final.name}.old-{os.getpid()}")
+        old = temporary(self.final, "old")
         if self.final.exists():
             os.replace(self.final, old)
         os.replace(self.tmp, self.final)
         shutil.rmtree(old, ignore_errors=True)
         shutil.rmtree(self.failed, ignore_errors=True)
+        self.checkpoint.clear()
 
     def fail(self, message: str) -> None:
-        """Keep what the run wrote, for diagnosis, under a name that never looks finished."""
+        """Keep what the run wrote, for diagnosis, under a name that never looks finished (its checkpoint stays
+        for the rerun to resume)."""
         (self.tmp / "ERROR").write_text(message + "\n")
         shutil.rmtree(self.failed, ignore_errors=True)
         os.replace(self.tmp, self.failed)

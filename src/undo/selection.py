@@ -8,9 +8,8 @@ run later stages used.
 
 from __future__ import annotations
 
-import json
-
 from undo.errors import UserError
+from undo.files import read_json, write_json
 from undo.metrics import Metric
 
 SELECTED = "selected:"
@@ -28,8 +27,9 @@ def select(records: list[dict], base: dict, retain: Metric, forget: Metric, tole
     return max(eligible, key=lambda r: forget.degradation(r["metrics"][forget.name], base[forget.name]))
 
 
-def resolve(exp, ref: str, tolerance: float = 0.05) -> str:
-    """Turn "<stage>/selected:<method>" into "<stage>/<run-name>"; other references pass through."""
+def resolve(exp, ref: str, tolerance: float = 0.05, record: bool = True) -> str:
+    """Turn "<stage>/selected:<method>" into "<stage>/<run-name>"; other references pass through. `record`
+    writes the choice to selected.json."""
     stage, _, name = ref.partition("/")
     if not name.startswith(SELECTED):
         return ref
@@ -41,7 +41,7 @@ def resolve(exp, ref: str, tolerance: float = 0.05) -> str:
         if summary.get("method") == method:
             records.append({"name": run, "metrics": summary["metrics"]})
     if not records:
-        raise UserError(f"no finished {stage} run of method {method!r}: run `python run_{stage}.py` first")
+        raise UserError(f"no finished {stage} run of method {method!r}: run `{exp.command(stage)}` first")
     base = exp.summary(exp.summary(records[0]["name"])["base"])["metrics"]
     chosen = select(records, base, setting.retain, setting.forget, tolerance)
     if chosen is None:
@@ -49,13 +49,14 @@ def resolve(exp, ref: str, tolerance: float = 0.05) -> str:
             f"no {method} run keeps {setting.retain.name} within {tolerance:g} of the base model: "
             "add smaller learning rates to the unlearning grid"
         )
-    path = exp.root / stage / "selected.json"
-    chosen_all = json.loads(path.read_text()) if path.is_file() else {}
-    chosen_all[method] = {
-        "run": chosen["name"],
-        "metrics": chosen["metrics"],
-        "tolerance": tolerance,
-        "candidates": len(records),
-    }
-    path.write_text(json.dumps(chosen_all, indent=1) + "\n")
+    if record:
+        path = exp.root / stage / "selected.json"
+        chosen_all = read_json(path, "delete it: it is rewritten on the next selection") if path.is_file() else {}
+        chosen_all[method] = {
+            "run": chosen["name"],
+            "metrics": chosen["metrics"],
+            "tolerance": tolerance,
+            "candidates": len(records),
+        }
+        write_json(path, chosen_all)
     return chosen["name"]

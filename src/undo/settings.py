@@ -30,6 +30,7 @@ class Scale:
     eval_blocks: int | None = None  # cap on validation blocks per domain (a fixed, deterministic subset)
     eval_items: int | None = None  # generated evaluation problems per operation and format (None: the paper's)
     attack_budgets: tuple[int, ...] = (0, 40, 500)  # relearning steps reported; the second is the headline
+    checkpoint_every: int = 0  # save the training state every N steps so a killed run resumes (0: never)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ LANGUAGE = Setting(
         "smoke": replace(EMBEDDED_LANGUAGE, name="smoke", model="micro", eval_blocks=8, attack_budgets=(0, 2, 4)),
         "paper": Scale(
             name="paper",
+            checkpoint_every=100,
             model="0.1B",
             tokenizer="google/gemma-2-2b",
             seq_len=2048,
@@ -148,6 +150,7 @@ ARITHMETIC = Setting(
         # The public arithmetic scripts: the 0.3B model, 256-token sequences, Gemma-2's tokenizer (digits split).
         "paper": Scale(
             name="paper",
+            checkpoint_every=100,
             model="0.3B",
             tokenizer="google/gemma-2-2b",
             seq_len=256,

@@ -1,7 +1,9 @@
 """Metrics records: always a JSONL file in the run folder; also wandb unless switched off.
 
-wandb runs online when a token is available (tokens/wandb_token.txt or WANDB_API_KEY) and offline otherwise,
-never blocking on the network: a failed online start falls back to offline. Tokens never enter a config.
+wandb runs online when a token is available (tokens/wandb_token.txt or WANDB_API_KEY) and offline otherwise.
+A launch decides once (`resolve_wandb`): when wandb's server cannot be reached it warns once and logs offline for
+the whole launch; a run whose online start still fails logs offline and removes what the failed start wrote.
+Tokens never enter a config, a log or a record.
 """
 
 from __future__ import annotations
@@ -9,24 +11,60 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 from undo.credentials import read_token
+from undo.errors import UserError
 
 WANDB_MODES = ("auto", "online", "offline", "off")
 WANDB_PROJECT = "undo"
+PROBE_TIMEOUT_S = 5.0
 
 
 def wandb_mode(requested: str | None = None) -> str:
+    """auto -> online with a token, else offline; online without a token is an error."""
     requested = requested or os.environ.get("UNDO_WANDB", "auto")
     if requested not in WANDB_MODES:
-        from undo.errors import UserError
-
         raise UserError(f"unknown wandb mode {requested!r}: choose one of {WANDB_MODES}")
-    if requested in ("auto", "online"):
+    if requested == "online" and not read_token("wandb"):
+        raise UserError(
+            "--wandb online needs a token: put it in tokens/wandb_token.txt or WANDB_API_KEY, or use --wandb offline"
+        )
+    if requested == "auto":
         return "online" if read_token("wandb") else "offline"
     return requested
+
+
+def reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """None when a TCP connection to the URL's host opens, else why not."""
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+    except OSError as err:
+        return str(err) or type(err).__name__
+    return None
+
+
+def resolve_wandb(requested: str | None, wandb_dir: Path) -> str:
+    """The mode for every run of one launch: online only when wandb's server answers now (one warning if not)."""
+    mode = wandb_mode(requested)
+    if mode != "online":
+        return mode
+    server = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    problem = reachable(server)
+    if problem is None:
+        return "online"
+    print(
+        f"wandb: cannot reach {server} ({problem}); logging offline for this launch "
+        f"(upload later with `uv run wandb sync {wandb_dir}/wandb/offline-run-*`)",
+        file=sys.stderr,
+    )
+    return "offline"
 
 
 def _clean(value):
@@ -38,6 +76,7 @@ def _clean(value):
 
 class Tracker:
     def __init__(self, path: Path, config: dict, *, name: str, group: str, wandb_dir: Path, mode: str | None = None):
+        self.path = Path(path)
         self._file = open(path, "a", encoding="utf-8")
         self._wandb = None
         mode = wandb_mode(mode)
@@ -51,6 +90,17 @@ class Tracker:
         if self._wandb is not None:
             self._wandb.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=step)
 
+    def records(self) -> str:
+        """The JSONL records written so far (saved with a checkpoint)."""
+        return self.path.read_text(encoding="utf-8")
+
+    def restore(self, records: str) -> None:
+        """Put back the records of a resumed run's earlier steps (wandb sees only the steps after the resume)."""
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(records)
+        self._file.flush()
+
     def summary(self, values: dict) -> None:
         if self._wandb is not None:
             self._wandb.summary.update({k: _clean(v) for k, v in values.items()})
@@ -62,18 +112,30 @@ class Tracker:
             self._wandb = None
 
 
+_online_failed = False  # once an online start failed, this process logs offline
+
+
 def _start_wandb(config: dict, *, name: str, group: str, wandb_dir: Path, mode: str):
     import wandb
 
     wandb_dir.mkdir(parents=True, exist_ok=True)
     settings = wandb.Settings(silent=True, init_timeout=30, x_disable_stats=True)
     kwargs = dict(project=WANDB_PROJECT, name=name, group=group, config=config, dir=str(wandb_dir), settings=settings)
-    if mode == "online":
+    global _online_failed
+    if mode == "online" and not _online_failed:
         os.environ.setdefault("WANDB_API_KEY", read_token("wandb") or "")  # this process only: nothing stored
+        runs = wandb_dir / "wandb"
+        before = set(runs.iterdir()) if runs.is_dir() else set()
         try:
             return wandb.init(mode="online", **kwargs)
-        except Exception as err:  # no network or a bad key: keep the run, log offline
-            print(f"wandb online start failed ({err}); logging offline", file=sys.stderr)
+        except Exception as err:  # a bad key or a server that stopped answering: keep the run, log offline
+            _online_failed = True
+            for leftover in (set(runs.iterdir()) if runs.is_dir() else set()) - before:
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink()
+            print(f"wandb online start failed ({type(err).__name__}); logging offline from now on", file=sys.stderr)
     return wandb.init(mode="offline", **kwargs)
 
 
@@ -87,7 +149,7 @@ def log_report(
     mode: str | None = None,
 ) -> None:
     """One wandb run holding the results table (as a wandb.Table) and the figures."""
-    mode = wandb_mode(mode)
+    mode = resolve_wandb(mode, wandb_dir)
     if mode == "off":
         return
     import wandb

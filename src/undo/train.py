@@ -18,8 +18,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from undo.checkpoint import Checkpoint
 from undo.errors import UserError
 from undo.models import count_parameters, unique_parameters
+from undo.params import Optim
 
 
 class Objective:
@@ -42,27 +44,6 @@ class Objective:
 
     def close(self) -> None:
         """Release hooks or other resources held on the model."""
-
-
-@dataclass
-class Optim:
-    """AdamW with linear warmup then cosine decay to `min_lr` (None: constant lr after warmup)."""
-
-    lr: float
-    steps: int
-    warmup: int = 0
-    min_lr: float | None = None
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0
-    grad_accum: int = 1  # micro-batches per step
-    sam_rho: float = 0.0  # > 0: sharpness-aware minimisation with this radius
-
-    def __post_init__(self):
-        if not self.lr > 0:
-            raise UserError(f"learning rate must be > 0, got {self.lr}")
-        if self.steps < 0 or self.grad_accum < 1 or self.sam_rho < 0:
-            raise UserError(f"invalid optimiser settings {asdict(self)}: steps >= 0, grad_accum >= 1, sam_rho >= 0")
 
 
 @dataclass
@@ -137,11 +118,13 @@ def train(
     evaluate: Callable[[nn.Module], dict] | None = None,
     eval_every: int = 0,
     stop: Callable[[dict], bool] | None = None,
+    checkpoint: Checkpoint | None = None,
     log_every: int = 10,
     desc: str = "train",
 ) -> TrainResult:
     """Train `model` in place for up to `optim.steps` steps; evaluates at step 0, every `eval_every` steps and
-    at the end, and stops early once `stop(eval metrics)` is true."""
+    at the end, and stops early once `stop(eval metrics)` is true. With a checkpoint, the whole training state
+    is saved when due and a saved state is resumed (the streams must have `state_dict`/`load_state_dict`)."""
     missing = [name for name in objective.streams if name not in streams]
     if missing:
         raise UserError(
@@ -202,11 +185,42 @@ def train(
                 step,
             )
 
+    def save_state(step: int) -> None:
+        checkpoint.save(
+            {
+                "step": step,
+                "model": accelerator.unwrap_model(model).state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "streams": {name: it.state_dict() for name, it in streams.items()},
+                "rng": torch.get_rng_state(),
+                "result": asdict(result),
+                "window": dict(window),
+                "records": tracker.records() if tracker is not None else "",
+            }
+        )
+
+    saved = checkpoint.load() if checkpoint is not None else None
     model.train()
     bar = tqdm(total=optim.steps, desc=desc, disable=not accelerator.is_main_process, leave=False, dynamic_ncols=True)
     try:
-        result.stop_rule_met = run_eval(0)
-        step = 0
+        if saved is None:
+            result.stop_rule_met = run_eval(0)
+            step = 0
+        else:
+            step = saved["step"]
+            accelerator.unwrap_model(model).load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            for name, it in streams.items():
+                it.load_state_dict(saved["streams"][name])
+            torch.set_rng_state(saved["rng"])
+            result = TrainResult(**saved["result"])
+            window.update(saved["window"])
+            if tracker is not None:
+                tracker.restore(saved["records"])
+            bar.update(step)
+            tqdm.write(f"[{desc}] resumed from step {step} ({checkpoint.folder})", file=sys.stderr)
         while step < optim.steps and not result.stop_rule_met:
             step += 1
             micro = [
@@ -241,6 +255,8 @@ def train(
                 log_window(step)
             if (eval_every and step % eval_every == 0) or step == optim.steps:
                 result.stop_rule_met = run_eval(step)
+            if checkpoint is not None and checkpoint.due(step) and step < optim.steps and not result.stop_rule_met:
+                save_state(step)
         if window:  # stopped between two records
             log_window(step)
     finally:

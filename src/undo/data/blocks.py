@@ -1,7 +1,12 @@
-"""Token blocks on disk: `ids.bin` (+ `mask.bin` when some tokens carry no loss) and `meta.json`, memory-mapped."""
+"""Token blocks on disk: `ids.bin` (+ `mask.bin` when some tokens carry no loss) and `meta.json`, memory-mapped.
+
+meta.json carries a checksum of itself and the byte size of each data file, so a damaged entry (a truncated
+file, an edited or corrupt meta.json) is detected when loaded rather than read as wrong tokens.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -9,6 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from undo.files import temporary
+
+
+class DamagedBlocks(Exception):
+    """A cache entry that does not match its metadata (the cache rebuilds it)."""
 
 
 @dataclass
@@ -33,8 +44,29 @@ class TokenBlocks:
         return TokenBlocks(self.ids[:n], None if self.mask is None else self.mask[:n], self.meta)
 
 
+def _checksum(meta: dict) -> str:
+    body = {k: v for k, v in meta.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def verify(folder: Path) -> dict:
+    """The entry's metadata once its checksum and file sizes check out; else DamagedBlocks saying why."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DamagedBlocks(f"meta.json unreadable ({type(err).__name__})") from None
+    if not isinstance(meta, dict) or meta.get("checksum") != _checksum(meta):
+        raise DamagedBlocks("meta.json does not match its checksum")
+    for name, size in meta["file_bytes"].items():
+        path = folder / name
+        actual = path.stat().st_size if path.is_file() else None
+        if actual != size:
+            raise DamagedBlocks(f"{name} has {actual} bytes, its metadata says {size}")
+    return meta
+
+
 def load_blocks(folder: Path) -> TokenBlocks:
-    meta = json.loads((folder / "meta.json").read_text())
+    meta = verify(folder)
     shape = (meta["n_blocks"], meta["block_len"])
     ids = np.memmap(folder / "ids.bin", dtype=meta["dtype"], mode="r", shape=shape) if shape[0] else np.zeros(shape)
     mask = None
@@ -49,7 +81,7 @@ class BlockWriter:
 
     def __init__(self, folder: Path, block_len: int, vocab_size: int):
         self.folder = folder
-        self.tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+        self.tmp = temporary(folder)
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
         self.block_len = block_len
@@ -70,13 +102,16 @@ class BlockWriter:
         self._mask.close()
         if not self.has_mask:
             (self.tmp / "mask.bin").unlink()
+        files = ["ids.bin", "mask.bin"] if self.has_mask else ["ids.bin"]
         meta = {
             **meta,
             "n_blocks": self.n_blocks,
             "block_len": self.block_len,
             "dtype": np.dtype(self.dtype).name,
             "has_mask": self.has_mask,
+            "file_bytes": {name: (self.tmp / name).stat().st_size for name in files},
         }
+        meta["checksum"] = _checksum(meta)
         (self.tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         shutil.rmtree(self.folder, ignore_errors=True)
         os.replace(self.tmp, self.folder)

@@ -24,6 +24,7 @@ from pathlib import Path
 from undo.data import arithmetic
 from undo.data.arithmetic import QA
 from undo.errors import UserError
+from undo.hub import fetching
 
 SPLITS = ("train", "validation")
 
@@ -102,22 +103,26 @@ def _hub_documents(source: dict, split: str) -> Iterator[str]:
     for path in data_files or []:
         if not Path(path).is_file():
             raise UserError(f"corpus file {path} does not exist: check the 'data_files' of the corpus source")
-    stream = datasets.load_dataset(
-        source["path"],
-        name=source.get("name") if not data_files else None,
-        data_files=data_files,
-        split="train",
-        streaming=True,
-        token=read_token("hf"),
-    )
+    with fetching(f"dataset {source['path']}"):
+        stream = datasets.load_dataset(
+            source["path"],
+            name=source.get("name") if not data_files else None,
+            data_files=data_files,
+            split="train",
+            streaming=True,
+            token=read_token("hf"),
+        )
     n_validation = source.get("validation_docs", 0)
     field = source.get("text_field", "text")
     try:
-        for index, row in enumerate(stream):
-            if (index < n_validation) == (split == "validation"):
-                yield row[field]
-            elif split == "validation":
-                return
+        with fetching(f"dataset {source['path']}"):
+            for index, row in enumerate(stream):
+                if (index < n_validation) == (split == "validation"):
+                    yield row[field]
+                elif split == "validation":
+                    return
+    except UserError:
+        raise
     except Exception as err:  # datasets wraps parse errors; point at the offending line when the file is local
         for path in data_files or []:
             _find_bad_line(path)

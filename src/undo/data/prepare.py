@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import sys
 from pathlib import Path
 
 from undo.data.arithmetic import QA
-from undo.data.blocks import BlockWriter, TokenBlocks, load_blocks
+from undo.data.blocks import BlockWriter, DamagedBlocks, TokenBlocks, load_blocks
 from undo.data.corpora import corpus_name, iter_documents, source_fingerprint
 from undo.data.packing import Packer
 from undo.data.tokenizer import load_tokenizer, tokenizer_fingerprint
@@ -28,13 +29,19 @@ def cache_key(source: dict, tokenizer: str, block_len: int, split: str) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def cache_folder(source: dict, tokenizer: str, block_len: int, split: str, cache_root: Path) -> Path:
+    key = cache_key(source, tokenizer, block_len, split)
+    return Path(cache_root) / f"{corpus_name(source)}-{split}-{block_len}-{key}"
+
+
 def prepared_blocks(source: dict, tokenizer: str, block_len: int, split: str, cache_root: Path) -> TokenBlocks:
-    """The packed blocks of one corpus split, from the cache when present, else built and cached."""
-    folder = (
-        Path(cache_root) / f"{corpus_name(source)}-{split}-{block_len}-{cache_key(source, tokenizer, block_len, split)}"
-    )
-    if (folder / "meta.json").is_file():
-        return load_blocks(folder)
+    """The packed blocks of one corpus split, from the cache when present and intact, else built and cached."""
+    folder = cache_folder(source, tokenizer, block_len, split, cache_root)
+    if folder.is_dir():
+        try:
+            return load_blocks(folder)
+        except DamagedBlocks as err:
+            print(f"cache entry {folder} is damaged ({err}); rebuilding it", file=sys.stderr)
     return _build(source, tokenizer, block_len, split, folder)
 
 

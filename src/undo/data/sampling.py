@@ -50,6 +50,18 @@ class EpochSampler:
     def epochs(self) -> float:
         return self.drawn / len(self.blocks)
 
+    def state_dict(self) -> dict:
+        return {
+            "rng": self.rng.bit_generator.state,
+            "order": torch.from_numpy(self._order.copy()),
+            "pos": self._pos,
+            "drawn": self.drawn,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self._order, self._pos, self.drawn = state["order"].numpy(), state["pos"], state["drawn"]
+
 
 class Mixture:
     """Batches whose rows come from named domains with the given probabilities (one draw per row)."""
@@ -79,3 +91,12 @@ class Mixture:
 
     def epochs(self) -> dict[str, float]:
         return {name: round(sampler.epochs, 3) for name, sampler in self.samplers.items()}
+
+    def state_dict(self) -> dict:
+        """Where the stream stands: resuming from it draws exactly the batches an uninterrupted run would."""
+        return {"rng": self.rng.bit_generator.state, "samplers": {n: s.state_dict() for n, s in self.samplers.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        for name, sampler in self.samplers.items():
+            sampler.load_state_dict(state["samplers"][name])

@@ -27,8 +27,10 @@ def load_tokenizer(name: str):
             raise UserError(f"tokenizer file {path} is missing: regenerate it with scripts/train_tokenizer.py")
         return PreTrainedTokenizerFast(tokenizer_file=str(path), pad_token="<pad>", eos_token="<|endoftext|>")
     from undo.credentials import read_token
+    from undo.hub import fetching
 
-    return AutoTokenizer.from_pretrained(name, token=read_token("hf"))
+    with fetching(f"tokenizer {name}"):
+        return AutoTokenizer.from_pretrained(name, token=read_token("hf"))
 
 
 def tokenizer_fingerprint(name: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from undo.data.sampling import Mixture
 from undo.evaluate import evaluate
 from undo.models import count_parameters
-from undo.train import Optim, TrainResult, train
+from undo.params import Optim, StageParams
+from undo.train import TrainResult, train
 
 
 def mixture(exp, weights: dict[str, float], batch_size: int, seed: int) -> Mixture:
@@ -19,27 +20,30 @@ def evaluator(exp, metrics: list[str] | None = None):
 
 def fit(
     exp,
+    rundir,
     tracker,
     model,
     objective,
     streams: dict,
-    params: dict,
+    params: StageParams,
     *,
+    optim: Optim | None = None,
     stop=None,
     evaluate=None,
-    desc: str = "train",
 ) -> TrainResult:
+    """Train with the job's optimiser settings (default `params.optim`), resuming from its checkpoint."""
     return train(
         model,
         objective,
         streams,
-        Optim(**params["optim"]),
+        optim or params.optim,
         accelerator=exp.accelerator,
         tracker=tracker,
         evaluate=evaluate or evaluator(exp),
-        eval_every=params.get("eval_every", 0),
+        eval_every=params.eval_every,
         stop=stop,
-        desc=desc,
+        checkpoint=rundir.checkpoint,
+        desc=f"{rundir.final.parent.name}/{rundir.final.name}",
     )
 
 

@@ -4,12 +4,16 @@ and oracle matching (teacher = oracle, student = the base model or a random init
 from __future__ import annotations
 
 import copy
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
 
 from undo.compute import percent_of_oracle
 from undo.errors import UserError
-from undo.models import build_like, load_model
+from undo.models import build_like
 from undo.noise import shrink_and_perturb
 from undo.objectives import Distillation
+from undo.params import Float, Mix, Optim, RunRef, StageParams
 from undo.selection import resolve
 from undo.stages.common import evaluator, fit, mixture, save, summarize
 from undo.stopping import retain_recovered
@@ -17,39 +21,58 @@ from undo.stopping import retain_recovered
 ROLES = {"full": "distilled", "undo": "undo", "match": "matched"}
 
 
-def run(exp, rundir, tracker, params: dict) -> dict:
-    """params: kind (full | undo | match), teacher (run ref, e.g. unlearn/selected:maxent), student (random |
-    run ref; match only), alpha, beta (undo), seed, mix, batch_size, optim, eval_every, tolerance (stop once
-    the student's retain metric is within it of the teacher's; absent: fixed number of steps)."""
-    kind = params["kind"]
-    if kind not in ROLES:
-        raise UserError(f"unknown distillation kind {kind!r}: choose one of {sorted(ROLES)}")
-    seed = params.get("seed", 0)
-    teacher_ref = resolve(exp, params["teacher"])
-    teacher = load_model(exp.finished(teacher_ref) / "model")
+class Params(StageParams):
+    kind: Literal["full", "undo", "match"]
+    teacher: RunRef  # e.g. unlearn/selected:maxent
+    student: Literal["random"] | RunRef = "random"  # oracle matching only: a random init or a run
+    alpha: Annotated[Float, Field(ge=0, le=1)] | None = None  # UNDO's shrink
+    beta: Annotated[Float, Field(ge=0, le=1)] | None = None  # UNDO's perturbation
+    mix: Mix
+    optim: Optim
+    tolerance: Annotated[Float, Field(ge=0)] | None = None  # stop once within it of the teacher; None: fixed steps
+
+    @model_validator(mode="after")
+    def _kind_options(self):
+        if self.kind == "undo" and (self.alpha is None or self.beta is None):
+            raise ValueError("UNDO needs alpha and beta")
+        if self.kind != "undo" and (self.alpha is not None or self.beta is not None):
+            raise ValueError(f"alpha and beta apply to UNDO only, not to kind {self.kind!r}")
+        if self.kind != "match" and self.student != "random":
+            raise ValueError(f"student applies to oracle matching only, not to kind {self.kind!r}")
+        return self
+
+    def inputs(self) -> dict[str, str]:
+        return {"teacher": self.teacher, **({} if self.student == "random" else {"student": self.student})}
+
+
+def run(exp, rundir, tracker, params: Params) -> dict:
+    kind, seed = params.kind, params.seed
+    teacher_ref = resolve(exp, params.teacher)
+    teacher = exp.load_model(teacher_ref)
     teacher_summary = exp.summary(teacher_ref)
     if kind == "undo":
-        student = shrink_and_perturb(copy.deepcopy(teacher), params["alpha"], params["beta"], seed)
-    elif params.get("student", "random") == "random":
+        student = shrink_and_perturb(copy.deepcopy(teacher), params.alpha, params.beta, seed)
+    elif params.student == "random":
         student = build_like(teacher, seed)
     else:
-        student = load_model(exp.finished(params["student"]) / "model")
+        student = exp.load_model(params.student)
     if student.config.vocab_size != teacher.config.vocab_size:
         raise UserError(
             f"teacher {teacher_ref} has a vocabulary of {teacher.config.vocab_size} tokens but the "
             f"student has {student.config.vocab_size}: distill between models of one tokenizer"
         )
-    student_init = "noised-teacher" if kind == "undo" else params.get("student", "random")
-    rundir.record_inputs(teacher=teacher_ref, student=student_init)
+    student_init = "noised-teacher" if kind == "undo" else params.student
+    rundir.record_inputs(exp, **{**params.inputs(), "teacher": teacher_ref})
 
     retain = exp.setting.retain
     stop = None
-    if params.get("tolerance") is not None:
-        stop = retain_recovered(retain, teacher_summary["metrics"][retain.name], params["tolerance"])
-    data = mixture(exp, params["mix"], params["batch_size"], seed)
+    if params.tolerance is not None:
+        stop = retain_recovered(retain, teacher_summary["metrics"][retain.name], params.tolerance)
+    data = mixture(exp, params.mix, params.batch_size, seed)
     # The stop rule needs the retain metric only; every metric is measured once at the end.
     result = fit(
         exp,
+        rundir,
         tracker,
         student,
         Distillation(teacher),
@@ -57,7 +80,6 @@ def run(exp, rundir, tracker, params: dict) -> dict:
         params,
         stop=stop,
         evaluate=evaluator(exp, [retain.name]),
-        desc=f"distill/{rundir.final.name}",
     )
     save(exp, rundir, student)
     metrics = evaluator(exp)(exp.accelerator.unwrap_model(student))
@@ -71,8 +93,8 @@ def run(exp, rundir, tracker, params: dict) -> dict:
         teacher=teacher_ref,
         method=method,
         student_init=student_init,
-        alpha=params.get("alpha"),
-        beta=params.get("beta"),
+        alpha=params.alpha,
+        beta=params.beta,
         seed=seed,
         teacher_metrics=teacher_summary["metrics"],
         compute_pct=percent_of_oracle(exp, result.flops),

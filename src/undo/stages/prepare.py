@@ -14,6 +14,14 @@ def unigram_entropy(ids: np.ndarray, vocab_size: int) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+def cached(exp, domain: str, split: str) -> bool:
+    """Whether the block cache holds this domain's split already (looks only: builds and verifies nothing)."""
+    from undo.data.prepare import cache_folder
+
+    scale = exp.scale
+    return cache_folder(scale.corpora[domain], scale.tokenizer, scale.seq_len, split, exp.cache_root).is_dir()
+
+
 def prepare(exp) -> list[dict]:
     """Build (or find in the cache) every domain x split; one row of statistics each."""
     rows = []

@@ -3,15 +3,31 @@
 
 from __future__ import annotations
 
-from undo.models import build_model
+from pydantic import field_validator
+
+from undo.models import PRESETS, build_model
 from undo.objectives import LanguageModeling
+from undo.params import Mix, Optim, StageParams
 from undo.stages.common import fit, mixture, save, summarize
 
 
-def run(exp, rundir, tracker, params: dict) -> dict:
-    """params: mix {domain: weight}, batch_size, optim {...}, eval_every, seed, model (preset; default: scale's)."""
-    model = build_model(params.get("model", exp.scale.model), exp.tokenizer, seed=params.get("seed", 0))
-    data = mixture(exp, params["mix"], params["batch_size"], params.get("seed", 0))
-    result = fit(exp, tracker, model, LanguageModeling(), {"train": data}, params, desc=f"pretrain/{rundir.final.name}")
+class Params(StageParams):
+    role: str | None = None  # base | oracle: how the report names the model (default: the run's name)
+    mix: Mix
+    optim: Optim
+    model: str | None = None  # a preset of undo.models.PRESETS; default: the scale's
+
+    @field_validator("model")
+    @classmethod
+    def _known_preset(cls, preset):
+        if preset is not None and preset not in PRESETS:
+            raise ValueError(f"unknown model preset {preset!r}: choose one of {sorted(PRESETS)}")
+        return preset
+
+
+def run(exp, rundir, tracker, params: Params) -> dict:
+    model = build_model(params.model or exp.scale.model, exp.tokenizer, seed=params.seed)
+    data = mixture(exp, params.mix, params.batch_size, params.seed)
+    result = fit(exp, rundir, tracker, model, LanguageModeling(), {"train": data}, params)
     save(exp, rundir, model)
-    return summarize(result, model, role=params.get("role", rundir.final.name), epochs=data.epochs())
+    return summarize(result, model, role=params.role or rundir.final.name, epochs=data.epochs())

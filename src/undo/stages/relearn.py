@@ -3,40 +3,52 @@ record how fast the forget metric comes back."""
 
 from __future__ import annotations
 
-from undo.models import load_model
+from typing import Annotated
+
+from pydantic import Field
+
 from undo.objectives import LanguageModeling
+from undo.params import Bool, Float, LearningRate, Mix, Optim, RunRef, StageParams
 from undo.selection import resolve
 from undo.stages.common import evaluator, fit, mixture, save, summarize
 
 
-def run(exp, rundir, tracker, params: dict) -> dict:
-    """params: model (run ref), lr, steps, batch_size, grad_accum, eval_every, mix (default: forget domain
-    only; the mixed-data attack adds the retain domain), seed, save_model (default False)."""
+class Params(StageParams):
+    model: RunRef  # the attacked model
+    lr: LearningRate  # constant
+    steps: Annotated[int, Field(ge=1, strict=True)]
+    grad_accum: Annotated[int, Field(ge=1, strict=True)] = 1
+    weight_decay: Annotated[Float, Field(ge=0)] = 0.0
+    mix: Mix | None = None  # default: the forget domain only; the mixed-data attack adds the retain domain
+    save_model: Bool = False
+
+    def inputs(self) -> dict[str, str]:
+        return {"model": self.model}
+
+    def optim(self) -> Optim:
+        return Optim(lr=self.lr, steps=self.steps, weight_decay=self.weight_decay, grad_accum=self.grad_accum)
+
+
+def run(exp, rundir, tracker, params: Params) -> dict:
     setting = exp.setting
-    target = resolve(exp, params["model"])
-    model = load_model(exp.finished(target) / "model")
-    rundir.record_inputs(model=target)
-    seed = params.get("seed", 0)
-    data = mixture(exp, params.get("mix", {setting.forget_data: 1.0}), params["batch_size"], seed)
-    optim = {
-        "lr": params["lr"],
-        "steps": params["steps"],
-        "weight_decay": params.get("weight_decay", 0.0),
-        "grad_accum": params.get("grad_accum", 1),
-    }
+    target = resolve(exp, params.model)
+    model = exp.load_model(target)
+    rundir.record_inputs(exp, model=target)
+    data = mixture(exp, params.mix or {setting.forget_data: 1.0}, params.batch_size, params.seed)
     # The attack's curve needs the forget metric only, often; the retain metric is measured once at the end.
     result = fit(
         exp,
+        rundir,
         tracker,
         model,
         LanguageModeling(),
         {"train": data},
-        {**params, "optim": optim},
+        params,
+        optim=params.optim(),
         evaluate=evaluator(exp, [setting.forget.name]),
-        desc=f"relearn/{rundir.final.name}",
     )
     retain = evaluator(exp, [setting.retain.name])(model)
-    if params.get("save_model", False):
+    if params.save_model:
         save(exp, rundir, model)
     curve = [{k: v for k, v in e.items() if k not in ("kind", "tokens", "flops")} for e in result.evals]
     summary = summarize(
@@ -44,8 +56,8 @@ def run(exp, rundir, tracker, params: dict) -> dict:
         model,
         role="attack",
         target=target,
-        target_ref=params["model"],
-        lr=params["lr"],
+        target_ref=params.model,
+        lr=params.lr,
         curve=curve,
         epochs=data.epochs(),
     )

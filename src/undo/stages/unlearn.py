@@ -3,25 +3,61 @@ forget batch and a retain batch per step."""
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
 from undo.experiment import BASE
-from undo.models import load_model
+from undo.params import Float, Int, Optim, RunRef, Schema, StageParams
 from undo.stages.common import fit, mixture, save, summarize
-from undo.unlearning import make_objective, variant
+from undo.unlearning import METHODS, make_objective, variant
 
 
-def run(exp, rundir, tracker, params: dict) -> dict:
-    """params: method, args {method options}, base (default pretrain/base), batch_size, optim {..., sam_rho},
-    repnoise {alpha, beta} (optional), eval_every, seed."""
-    base = params.get("base", BASE)
-    seed = params.get("seed", 0)
-    model = load_model(exp.finished(base) / "model")
-    rundir.record_inputs(base=base)
-    objective = make_objective(params["method"], model, params.get("args", {}), seed, params.get("repnoise"))
+class RepNoise(Schema):
+    alpha: Float  # weight of the noise-matching (MMD) term
+    beta: Float  # weight of the gradient-ascent term on forget data
+    max_rows: Int = 256
+
+
+class Params(StageParams):
+    method: str
+    args: dict[str, Any] = Field(default_factory=dict)  # the method's options (e.g. retain_weight, RMU's layer)
+    base: RunRef = BASE
+    optim: Optim
+    repnoise: RepNoise | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method):
+        if method not in METHODS:
+            raise ValueError(f"unknown unlearning method {method!r}: choose one of {sorted(METHODS)}")
+        return method
+
+    @model_validator(mode="after")
+    def _method_options(self):
+        accepted = set(inspect.signature(METHODS[self.method]).parameters) - {"model", "seed"}
+        unknown = sorted(set(self.args) - accepted)
+        if unknown:
+            raise ValueError(f"{self.method} has no option(s) {unknown}: it takes {sorted(accepted)}")
+        return self
+
+    def inputs(self) -> dict[str, str]:
+        return {"base": self.base}
+
+
+def run(exp, rundir, tracker, params: Params) -> dict:
+    model = exp.load_model(params.base)
+    rundir.record_inputs(exp, base=params.base)
+    repnoise = params.repnoise.model_dump() if params.repnoise else None
+    objective = make_objective(params.method, model, params.args, params.seed, repnoise)
     setting = exp.setting
     streams = {
-        "forget": mixture(exp, {setting.forget_data: 1.0}, params["batch_size"], seed),
-        "retain": mixture(exp, {setting.retain_data: 1.0}, params["batch_size"], seed + 1),
+        "forget": mixture(exp, {setting.forget_data: 1.0}, params.batch_size, params.seed),
+        "retain": mixture(exp, {setting.retain_data: 1.0}, params.batch_size, params.seed + 1),
     }
-    result = fit(exp, tracker, model, objective, streams, params, desc=f"unlearn/{rundir.final.name}")
+    result = fit(exp, rundir, tracker, model, objective, streams, params)
     save(exp, rundir, model)
-    return summarize(result, model, role="unlearned", method=variant(params), base=base, lr=params["optim"]["lr"])
+    return summarize(
+        result, model, role="unlearned", method=variant(params.model_dump()), base=params.base, lr=params.optim.lr
+    )
