@@ -22,7 +22,7 @@ import run_unlearn
 from undo.cli import experiment, grid_for, guarded, parser
 from undo.errors import UserError
 from undo.files import write_json
-from undo.launch import matches
+from undo.launch import matches, validate
 
 STAGES = [
     ("prepare", run_prepare),
@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     args = parser(__doc__.splitlines()[0]).parse_args(argv)  # validate before starting anything
     exp = experiment(args)
-    matching = {name: _matches(module, args) for name, module in STAGES if hasattr(module, "GRIDS")}
+    grids = {name: grid_for(module.GRIDS, args) for name, module in STAGES if hasattr(module, "GRIDS")}
+    validate(exp, [job for jobs in grids.values() for job in jobs])  # every stage's values, before any stage runs
+    matching = {name: not args.only or any(matches(j, args.only) for j in jobs) for name, jobs in grids.items()}
     if args.only and not any(matching.values()):
         raise UserError(f"--only {args.only!r} matches no job of any stage: see the job names with --dry-run")
     timings = []
@@ -62,11 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     write_json(exp.root / "results" / "timings.json", dict(timings))
     return 0
-
-
-def _matches(module, args) -> bool:
-    """Whether the stage has a job for this launch (with --only: a job whose name matches it)."""
-    return not args.only or any(matches(j, args.only) for j in grid_for(module.GRIDS, args))
 
 
 if __name__ == "__main__":

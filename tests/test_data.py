@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -42,12 +41,13 @@ def test_numbers_tokenize_the_same_wherever_they_stand(tokenizer):
     assert pieces("2024") == ["202", "4"]  # beyond 400: leftmost-longest number tokens
 
 
-def test_second_prepare_hits_the_cache(tmp_path):
+def test_second_prepare_hits_the_cache(tmp_path, monkeypatch):
+    import undo.data.prepare
+
     source = {"kind": "embedded", "name": "libreoffice_ko"}
     first = prepared_blocks(source, "embedded", 128, "validation", tmp_path)
-    start = time.perf_counter()
+    monkeypatch.setattr(undo.data.prepare, "_build", lambda *args: pytest.fail("the cache entry was rebuilt"))
     second = prepared_blocks(source, "embedded", 128, "validation", tmp_path)
-    assert time.perf_counter() - start < 0.5
     assert np.array_equal(first.ids, second.ids)
     assert len(first) > 100 and first.mask is None
     assert first.meta["n_tokens_unused"] < 128
@@ -102,3 +102,28 @@ def test_mixture_draws_rows_in_proportion_and_counts_epochs(exp):
     drawn = mix.samplers["en"].drawn / (mix.samplers["en"].drawn + mix.samplers["ko"].drawn)
     assert 0.65 < drawn < 0.85
     assert mix.epochs()["ko"] == pytest.approx(mix.samplers["ko"].drawn / len(domains["ko"]), abs=1e-3)
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_hub_tokenizer_or_dataset_out_of_reach_is_one_line(monkeypatch, offline):
+    """Offline without a cache, or a hub that does not answer (checked in seconds, not minutes of retries)."""
+    import undo.hub
+    from undo.data.tokenizer import load_tokenizer
+
+    undo.hub._hub_problem.cache_clear()
+    if not offline:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+        monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    try:
+        for load in (
+            lambda: load_tokenizer("google/gemma-2-2b"),
+            lambda: next(iter_documents({"kind": "hub", "path": "HuggingFaceFW/fineweb-edu", "name": "x"}, "train")),
+        ):
+            with pytest.raises(UserError) as err:
+                load()
+            text = str(err.value)
+            assert "\n" not in text and "cannot fetch " in text and "HF_HUB_OFFLINE=1" in text
+            assert ("127.0.0.1:9 does not answer" in text) != offline
+    finally:
+        undo.hub._hub_problem.cache_clear()

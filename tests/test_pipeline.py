@@ -3,15 +3,43 @@
 from __future__ import annotations
 
 import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 import run_all
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def test_run_all_smoke_runs_every_stage(tmp_path, capsys):
-    out = tmp_path / "outputs"
-    assert run_all.main(["--scale", "smoke", "--out", str(out), "--wandb", "off"]) == 0
+
+def run_all_smoke(out: Path, **popen) -> subprocess.CompletedProcess:
+    command = [sys.executable, "run_all.py", "--scale", "smoke", "--out", str(out), "--wandb", "off"]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, **popen)
+
+
+def sections(printed: str) -> dict[str, str]:
+    """run_all's output per stage ("=== pretrain ===" ...)."""
+    parts = re.split(r"^=== (\w+) ===$", printed, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One uninterrupted smoke pipeline (a subprocess, as a user runs it)."""
+    out = tmp_path_factory.mktemp("smoke") / "outputs"
+    result = run_all_smoke(out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result.stdout
+
+
+def test_run_all_smoke_runs_every_stage(smoke_run):
+    out, printed = smoke_run
     root = out / "language" / "smoke"
     for stage in ("pretrain", "unlearn", "distill", "relearn"):
         assert any((d / "DONE").is_file() for d in (root / stage).iterdir()), stage
@@ -20,11 +48,52 @@ def test_run_all_smoke_runs_every_stage(tmp_path, capsys):
     assert roles == {"base", "oracle", "unlearned", "distilled", "undo", "matched"}
     assert all("attack" in m for m in results["models"] if m["role"] in ("base", "oracle", "distilled", "undo"))
     assert len(list((root / "results").glob("*.png"))) == 4
-    printed = capsys.readouterr().out
     assert "wall time per stage" in printed and "figures:" in printed
-    # a second run finds everything finished and only re-reports
-    assert run_all.main(["--scale", "smoke", "--out", str(out), "--wandb", "off"]) == 0
-    assert "0 job(s) to run" in capsys.readouterr().out
+
+
+def test_second_run_all_finds_every_stage_finished(smoke_run):
+    out, _ = smoke_run
+    rerun = run_all_smoke(out)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    for stage, text in sections(rerun.stdout).items():
+        if stage in ("pretrain", "unlearn", "distill", "relearn"):
+            assert re.search(r"^0 job\(s\) to run, [1-9]\d* already finished", text, re.MULTILINE), (stage, text)
+
+
+def leftovers(out: Path) -> list[Path]:
+    pattern = re.compile(r"\.(tmp|old|partial)-[^/]*-\d+$|\.ckpt$")
+    return [p for p in out.rglob(".*") if pattern.search(p.name)]
+
+
+def records(run: Path) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+
+
+def test_sweep_killed_at_a_random_point_reruns_to_the_same_results(smoke_run, tmp_path):
+    reference, _ = smoke_run
+    out = tmp_path / "outputs"
+    command = [sys.executable, "run_all.py", "--scale", "smoke", "--out", str(out), "--wandb", "off"]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    delay = random.uniform(6, 40)
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    print(f"killed after {delay:.1f}s")  # shown when the test fails: the point to reproduce
+    rerun = run_all_smoke(out)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert leftovers(out) == []
+    want = json.loads((reference / "language/smoke/results/results.json").read_text())["models"]
+    got = json.loads((out / "language/smoke/results/results.json").read_text())["models"]
+    assert got == want
+    for run in (reference / "language" / "smoke").glob("*/*/DONE"):
+        twin = out / run.parent.relative_to(reference)
+        assert (twin / "DONE").is_file(), twin
+        assert records(twin) == records(run.parent), twin  # every record once, as in the uninterrupted sweep
 
 
 def test_run_all_smoke_arithmetic_reports_accuracy_per_operation_and_format(tmp_path, capsys):

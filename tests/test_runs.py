@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,24 +58,98 @@ def test_dry_run_and_filter_run_nothing_else(exp, capsys):
     assert is_done(exp.run_dir("pretrain/oracle")) and not exp.run_dir("pretrain/base").exists()
 
 
-def test_planted_tokens_never_reach_any_output_file(exp, tmp_path, monkeypatch):
-    secret_hf, secret_wandb = "hf_PLANTEDsecret0123456789", "PLANTEDwandbKEY0123456789abcdef0123456789"
+SECRET_HF, SECRET_WANDB = "hf_PLANTEDsecret0123456789", "PLANTEDwandbKEY0123456789abcdef0123456789"
+
+
+def plant_tokens(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "hf_token.txt").write_text(SECRET_HF + "\n")
+    (folder / "wandb_token.txt").write_text(SECRET_WANDB + "\n")
+    return folder
+
+
+def assert_no_secret(out: Path, *captured: str) -> None:
+    for text in captured:
+        assert SECRET_HF not in text and SECRET_WANDB not in text
+    for path in (p for p in out.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        assert SECRET_HF.encode() not in data and SECRET_WANDB.encode() not in data, path
+
+
+def test_tokens_from_the_tokens_folder_and_an_unreachable_wandb_server_warn_once_and_leak_nothing(
+    tmp_path, block_cache
+):
+    """--tokens and HF_TOKEN are read (auto -> online, since there is a wandb token); the server does not answer,
+    so the launch warns once and logs both runs offline."""
+    tokens = plant_tokens(tmp_path / "tokens")
+    out = tmp_path / "outputs"
+    out.mkdir()
+    os.symlink(block_cache, out / "cache")
+    env = {k: v for k, v in os.environ.items() if k not in ("UNDO_WANDB", "WANDB_API_KEY", "WANDB_SILENT")}
+    env.update(HF_TOKEN=SECRET_HF, WANDB_BASE_URL="http://127.0.0.1:9")
+    args = ["--scale", "smoke", "--out", str(out), "--tokens", str(tokens), "--wandb", "auto", "--only", "*"]
+    result = run_script("run_pretrain.py", *args, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr.count("wandb: cannot reach http://127.0.0.1:9") == 1
+    assert len(list((out / "wandb" / "wandb").glob("offline-run-*"))) == 2  # both runs logged, offline
+    assert_no_secret(out, result.stdout, result.stderr)
+
+
+def test_failed_online_start_falls_back_once_and_leaves_no_folder(exp, tmp_path, monkeypatch, capfd):
+    """The server looked reachable but the online start fails: offline from then on, the failed start's folder
+    removed, the token nowhere."""
+    import undo.tracking as tracking
+
+    monkeypatch.setenv("UNDO_TOKENS_DIR", str(plant_tokens(tmp_path / "tokens")))
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setattr(tracking, "unreachable", lambda url: None)
+    monkeypatch.setattr(tracking, "INIT_TIMEOUT_S", 2)
+    monkeypatch.setattr(tracking, "_online_failed", False)
+    jobs = [Job("pretrain", "base", MICRO_PRETRAIN), Job("pretrain", "oracle", MICRO_PRETRAIN)]
+    assert launch(exp, jobs, wandb="online") == 0
+    captured = capfd.readouterr()
+    assert captured.err.count("wandb online start failed") == 1
+    runs = exp.out / "wandb" / "wandb"
+    assert sorted(p.name.split("-")[0] for p in runs.iterdir() if p.name.startswith(("run-", "offline-run-"))) == [
+        "offline",
+        "offline",
+    ]
+    assert_no_secret(exp.out, captured.out, captured.err)
+
+
+@pytest.mark.parametrize(
+    "token, message",
+    [
+        (b"\xff\xfe bad bytes", "cannot read the wandb token file {path} (not UTF-8 text)"),
+        (None, "--wandb online needs a token"),
+    ],
+)
+def test_unreadable_token_or_online_without_one_is_one_line(tmp_path, token, message):
     tokens = tmp_path / "tokens"
     tokens.mkdir()
-    (tokens / "hf_token.txt").write_text(secret_hf)
-    (tokens / "wandb_token.txt").write_text(secret_wandb)
-    monkeypatch.setenv("UNDO_TOKENS_DIR", str(tokens))
-    monkeypatch.setenv("HF_TOKEN", secret_hf)
-    assert launch(exp, [Job("pretrain", "base", MICRO_PRETRAIN)], wandb="offline") == 0
-    written = [p for p in exp.out.rglob("*") if p.is_file() and "cache" not in p.parts]
-    assert any("wandb" in p.parts for p in written)  # wandb really logged (offline)
-    for path in written:
-        data = path.read_bytes()
-        assert secret_hf.encode() not in data and secret_wandb.encode() not in data, path
+    if token is not None:
+        (tokens / "wandb_token.txt").write_bytes(token)
+    env = {k: v for k, v in os.environ.items() if k not in ("UNDO_WANDB", "WANDB_API_KEY")}
+    out = tmp_path / "outputs"
+    result = run_script(
+        "run_pretrain.py", "--scale", "smoke", "--out", str(out), "--tokens", str(tokens), "--wandb", "online", env=env
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: " + message.format(path=tokens / "wandb_token.txt"))
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (out / "language").exists()  # decided before any run started
 
 
-def run_script(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+def test_tokens_folder_is_the_projects_whatever_the_working_directory(tmp_path, monkeypatch):
+    from undo.credentials import tokens_dir
+
+    monkeypatch.delenv("UNDO_TOKENS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert tokens_dir() == ROOT / "tokens"
+
+
+def run_script(*args, cwd=ROOT, env=None):
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=180, env=env)
 
 
 @pytest.mark.parametrize(

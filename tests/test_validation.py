@@ -100,3 +100,15 @@ def test_every_shipped_grid_is_valid():
             validate(exp, jobs)
             if scale == "embedded":
                 validate(Experiment(setting, "smoke"), smoke(jobs))
+
+
+def test_run_all_checks_every_stage_before_the_first_runs(tmp_path, monkeypatch):
+    import run_all
+    import run_relearn
+
+    grid = [*run_relearn.GRIDS[("language", "embedded")], Job("relearn", "typo", {**RELEARN, "lrr": 1e-3})]
+    monkeypatch.setitem(run_relearn.GRIDS, ("language", "embedded"), grid)
+    out = tmp_path / "outputs"
+    with pytest.raises(UserError, match=r"relearn/typo: lrr: unknown key"):
+        run_all.main(["--scale", "smoke", "--out", str(out), "--wandb", "off"])
+    assert not out.exists()

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from undo.files import temporary
+
 STATE = "state.pt"
 
 
@@ -27,7 +29,7 @@ class Checkpoint:
 
     def save(self, state: dict) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        partial = self.folder / f"{STATE}.partial-{os.getpid()}"
+        partial = temporary(self.folder / STATE, "partial")
         torch.save({**state, "fingerprint": self.fingerprint}, partial)
         os.replace(partial, self.folder / STATE)
 

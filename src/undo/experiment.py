@@ -80,7 +80,7 @@ class Experiment:
         return Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
 
     def scratch_folders(self) -> list[Path]:
-        """Where killed processes can leave temporary files: stage folders, checkpoints, results, the cache."""
+        """Where killed processes can leave temporary files: stage and results folders, checkpoints, the cache."""
         stages = [d for d in self.root.iterdir() if d.is_dir()] if self.root.is_dir() else []
         checkpoints = [c for d in stages for c in d.glob(".*.ckpt")]
         return [*stages, *checkpoints, self.cache_root]

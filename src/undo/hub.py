@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
+from functools import lru_cache
 
 from undo.errors import UserError
+from undo.network import unreachable
 
 FIX = (
     "check the network; for a gated repository accept its terms on huggingface.co and put a token in "
@@ -23,9 +26,23 @@ def _is_hub_error(err: BaseException) -> bool:
     )
 
 
+@lru_cache(maxsize=1)
+def _hub_problem() -> str | None:
+    """Why the hub cannot be reached (asked once per process; None in offline mode, where the cache answers)."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return None
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    problem = unreachable(endpoint)
+    return None if problem is None else f"{endpoint} does not answer: {problem}"
+
+
 @contextmanager
 def fetching(what: str):
-    """Turn a failure to fetch `what` (e.g. "dataset HuggingFaceFW/fineweb-edu") into one clear line."""
+    """Turn a failure to fetch `what` (e.g. "dataset HuggingFaceFW/fineweb-edu") into one clear line; a hub that
+    does not answer fails at once instead of after minutes of retries."""
+    problem = _hub_problem()
+    if problem is not None:
+        raise UserError(f"cannot fetch {what} from the Hugging Face hub ({problem}): {FIX}")
     try:
         yield
     except UserError:
@@ -34,5 +51,6 @@ def fetching(what: str):
         if not _is_hub_error(err):
             raise
         gated = "gated" in str(err).lower() or type(err).__name__ == "GatedRepoError"
-        reason = "it is gated and needs a token" if gated else type(err).__name__
+        first_line = (str(err).strip().splitlines() or [""])[0][:160]
+        reason = "it is gated and needs a token" if gated else f"{type(err).__name__}: {first_line}"
         raise UserError(f"cannot fetch {what} from the Hugging Face hub ({reason}): {FIX}") from None

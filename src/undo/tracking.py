@@ -12,17 +12,16 @@ import json
 import math
 import os
 import shutil
-import socket
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 from undo.credentials import read_token
 from undo.errors import UserError
+from undo.network import unreachable
 
 WANDB_MODES = ("auto", "online", "offline", "off")
 WANDB_PROJECT = "undo"
-PROBE_TIMEOUT_S = 5.0
+INIT_TIMEOUT_S = 30  # how long wandb may try to start an online run before it falls back to offline
 
 
 def wandb_mode(requested: str | None = None) -> str:
@@ -39,24 +38,13 @@ def wandb_mode(requested: str | None = None) -> str:
     return requested
 
 
-def reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
-    """None when a TCP connection to the URL's host opens, else why not."""
-    parsed = urlparse(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
-    except OSError as err:
-        return str(err) or type(err).__name__
-    return None
-
-
 def resolve_wandb(requested: str | None, wandb_dir: Path) -> str:
     """The mode for every run of one launch: online only when wandb's server answers now (one warning if not)."""
     mode = wandb_mode(requested)
     if mode != "online":
         return mode
     server = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
-    problem = reachable(server)
+    problem = unreachable(server)
     if problem is None:
         return "online"
     print(
@@ -119,7 +107,7 @@ def _start_wandb(config: dict, *, name: str, group: str, wandb_dir: Path, mode: 
     import wandb
 
     wandb_dir.mkdir(parents=True, exist_ok=True)
-    settings = wandb.Settings(silent=True, init_timeout=30, x_disable_stats=True)
+    settings = wandb.Settings(silent=True, init_timeout=INIT_TIMEOUT_S, x_disable_stats=True)
     kwargs = dict(project=WANDB_PROJECT, name=name, group=group, config=config, dir=str(wandb_dir), settings=settings)
     global _online_failed
     if mode == "online" and not _online_failed:
@@ -131,10 +119,10 @@ def _start_wandb(config: dict, *, name: str, group: str, wandb_dir: Path, mode: 
         except Exception as err:  # a bad key or a server that stopped answering: keep the run, log offline
             _online_failed = True
             for leftover in (set(runs.iterdir()) if runs.is_dir() else set()) - before:
-                if leftover.is_dir():
+                if leftover.is_dir() and not leftover.is_symlink():
                     shutil.rmtree(leftover, ignore_errors=True)
                 else:
-                    leftover.unlink()
+                    leftover.unlink(missing_ok=True)
             print(f"wandb online start failed ({type(err).__name__}); logging offline from now on", file=sys.stderr)
     return wandb.init(mode="offline", **kwargs)
 
