@@ -19,7 +19,7 @@ import run_prepare
 import run_pretrain
 import run_relearn
 import run_unlearn
-from undo.cli import experiment, grid_for, guarded, parser
+from undo.cli import cluster, experiment, grid_for, guarded, parser
 from undo.errors import UserError
 from undo.files import write_json
 from undo.launch import matches, validate
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     args = parser(__doc__.splitlines()[0]).parse_args(argv)  # validate before starting anything
     exp = experiment(args)
+    cluster(args)  # bad launcher options stop the pipeline before it starts
     grids = {name: grid_for(module.GRIDS, args) for name, module in STAGES if hasattr(module, "GRIDS")}
     validate(exp, [job for jobs in grids.values() for job in jobs])  # every stage's values, before any stage runs
     matching = {name: not args.only or any(matches(j, args.only) for j in jobs) for name, jobs in grids.items()}

@@ -35,6 +35,12 @@ def parser(description: str) -> argparse.ArgumentParser:
         default=1,
         help="without GPUs: run this many jobs at once, each on an equal share of the cores (GPUs: one job each)",
     )
+    p.add_argument("--launcher", default="local", help="local (default), slurm (through submitit) or submitit-local")
+    p.add_argument("--partition", help="slurm: the partition to submit to")
+    p.add_argument("--time-min", type=int, default=240, help="slurm: wall-clock limit per job, minutes")
+    p.add_argument("--gpus-per-job", type=int, default=1, help="slurm: GPUs per job")
+    p.add_argument("--cpus-per-job", type=int, default=8, help="slurm: CPU cores per job")
+    p.add_argument("--array-parallelism", type=int, default=64, help="slurm: jobs of the array running at once")
     p.add_argument(
         "--checkpoint-every",
         type=int,
@@ -90,6 +96,19 @@ def experiment(args):
     return Experiment(args.setting, args.scale, args.out, args.checkpoint_every)
 
 
+def cluster(args):
+    """The cluster options of the parsed arguments, None for the local launcher."""
+    from undo.cluster import LAUNCHERS, Cluster
+
+    if args.launcher == "local":
+        return None
+    if args.launcher not in LAUNCHERS:
+        raise UserError(f"unknown launcher {args.launcher!r}: choose one of {', '.join(LAUNCHERS)}")
+    return Cluster(
+        args.launcher, args.partition, args.time_min, args.gpus_per_job, args.cpus_per_job, args.array_parallelism
+    )
+
+
 def grid_for(grids: Grids, args) -> list:
     from undo.settings import get_setting
 
@@ -119,6 +138,7 @@ def run_stage(description: str, grids: Grids, argv: list[str] | None = None, aft
         only=args.only,
         wandb=args.wandb,
         workers=args.workers,
+        cluster=cluster(args),
     )
     if after is not None and not args.dry_run:
         after(exp)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from undo.errors import UserError
 
-ENV = {"hf": "HF_TOKEN", "wandb": "WANDB_API_KEY"}
+ENV = {"hf": "HF_TOKEN", "wandb": "WANDB_API_KEY", "openai": "OPENAI_API_KEY"}
 PROJECT = Path(__file__).resolve().parents[2]
 
 

@@ -128,12 +128,13 @@ def launch(
     only: str | None = None,
     wandb: str | None = None,
     workers: int = 1,
+    cluster=None,
 ) -> int:
     """Run the jobs; returns the number of failed jobs (jobs whose inputs are missing count as failed).
 
     A finished run is skipped when it is current (undo.identity); a stale one stops the launch before anything
     runs, unless `rerun_stale` (rerun just those) or `force` (rerun every job). `dry_run` reports the same plan
-    and writes nothing."""
+    and writes nothing. `cluster` (undo.cluster.Cluster) submits the jobs through submitit instead."""
     from undo.identity import stale_reasons
     from undo.tracking import resolve_wandb
 
@@ -173,7 +174,13 @@ def launch(
         failures += [(job.ref, "not run: an input is missing (see above)") for job in waiting]
     runnable = [job for job in todo if not any(job in waiting for waiting in blocked.values())]
     slots = worker_slots(workers)
-    if len(slots) > 1 and runnable:
+    if cluster is not None and runnable:
+        from undo.cluster import run_on_cluster
+        from undo.stages.prepare import prepare
+
+        prepare(exp)  # the block cache once, here, before the cluster jobs read it
+        failures += run_on_cluster(exp, runnable, wandb, cluster)
+    elif len(slots) > 1 and runnable:
         from undo.stages.prepare import prepare
 
         prepare(exp)  # build the block cache once, before workers could race to write it
@@ -240,19 +247,9 @@ def _run_in_workers(exp, jobs: list[Job], slots: list[tuple[str, dict]], wandb) 
                 job = pending.pop(0)
                 log = exp.root / job.stage / ".logs" / f"{job.name}.log"
                 log.parent.mkdir(parents=True, exist_ok=True)
-                spec = json.dumps(
-                    {
-                        "setting": exp.setting.name,
-                        "scale": exp.scale.name,
-                        "out": str(exp.out),
-                        "checkpoint_every": exp.checkpoint_every,
-                        "wandb": wandb,
-                        "job": asdict(job),
-                    }
-                )
                 with open(log, "w") as handle:
                     proc = subprocess.Popen(
-                        [sys.executable, "-m", "undo.launch", spec],
+                        [sys.executable, "-m", "undo.launch", json.dumps(job_spec(exp, job, wandb))],
                         stdout=handle,
                         stderr=subprocess.STDOUT,
                         env={**os.environ, **env},
@@ -265,8 +262,7 @@ def _run_in_workers(exp, jobs: list[Job], slots: list[tuple[str, dict]], wandb) 
                 continue
             del running[slot]
             if proc.returncode:
-                error = exp.run_dir(job.ref).with_name(f".{job.name}.failed") / "ERROR"
-                message = error.read_text().strip() if error.is_file() else f"exit code {proc.returncode}, see {log}"
+                message = failure_message(exp, job, f"exit code {proc.returncode}, see {log}")
                 failures.append((job.ref, message))
                 print(f"{slots[slot][0]}: {job.ref} FAILED: {message}", flush=True)
             else:
@@ -274,14 +270,36 @@ def _run_in_workers(exp, jobs: list[Job], slots: list[tuple[str, dict]], wandb) 
     return failures
 
 
-def _worker(spec: str) -> int:
+def failure_message(exp, job: Job, fallback: str) -> str:
+    """What a job that ran in another process wrote to its ERROR file, else `fallback`."""
+    error = exp.run_dir(job.ref).with_name(f".{job.name}.failed") / "ERROR"
+    return error.read_text().strip() if error.is_file() else fallback
+
+
+def job_spec(exp, job: Job, wandb: str | None) -> dict:
+    """Everything another process (a worker, a cluster job) needs to run `job`: plain JSON."""
+    return {
+        "setting": exp.setting.name,
+        "scale": exp.scale.name,
+        "out": str(exp.out.resolve()),
+        "checkpoint_every": exp.checkpoint_every,
+        "wandb": wandb,
+        "job": asdict(job),
+    }
+
+
+def run_spec(spec: dict) -> None:
+    """Run a job described by `job_spec` in this process (raises when it fails)."""
     from undo.experiment import Experiment
 
-    spec = json.loads(spec)
     exp = Experiment(spec["setting"], spec["scale"], Path(spec["out"]), spec["checkpoint_every"])
     job = Job(**spec["job"])
+    execute(exp, job, validate(exp, [job])[job.ref], spec["wandb"])
+
+
+def _worker(spec: str) -> int:
     try:
-        execute(exp, job, validate(exp, [job])[job.ref], spec["wandb"])
+        run_spec(json.loads(spec))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -108,7 +108,16 @@ def _start_wandb(config: dict, *, name: str, group: str, wandb_dir: Path, mode: 
 
     wandb_dir.mkdir(parents=True, exist_ok=True)
     settings = wandb.Settings(silent=True, init_timeout=INIT_TIMEOUT_S, x_disable_stats=True)
-    kwargs = dict(project=WANDB_PROJECT, name=name, group=group, config=config, dir=str(wandb_dir), settings=settings)
+    kwargs = dict(
+        project=WANDB_PROJECT,
+        name=name,
+        group=group,
+        job_type=config.get("stage", "report"),
+        tags=[str(config[k]) for k in ("setting", "scale", "stage") if config.get(k)],
+        config=config,
+        dir=str(wandb_dir),
+        settings=settings,
+    )
     global _online_failed
     if mode == "online" and not _online_failed:
         os.environ.setdefault("WANDB_API_KEY", read_token("wandb") or "")  # this process only: nothing stored
@@ -145,7 +154,7 @@ def log_report(
     run = _start_wandb(
         {"setting": results["setting"], "scale": results["scale"]},
         name=name,
-        group="report",
+        group=f"{results['setting']}-{results['scale']}-report",
         wandb_dir=wandb_dir,
         mode=mode,
     )
@@ -177,8 +186,11 @@ def log_report(
                 e["compute_pct"],
             ]
         )
+    from undo.dashboard import charts
+
     run.log(
         {
+            **charts(results),
             "results": wandb.Table(columns=columns, data=rows),
             "results_markdown": wandb.Html(f"<pre>{table_markdown}</pre>"),
             **{f"figures/{p.stem}": wandb.Image(str(p)) for p in figures},
