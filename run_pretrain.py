@@ -10,13 +10,25 @@ import sys
 
 from undo.cli import guarded, run_stage
 from undo.launch import Job
+from undo.params import PUBLIC_BETAS
 
 
-def base_and_oracle(base_mix: dict[str, float], oracle_mix: dict[str, float], **recipe) -> list[Job]:
-    """The base model on every domain and the data-filtered oracle without the forget domain, one recipe."""
+def base_and_oracle(
+    base_mix: dict[str, float], oracle_mix: dict[str, float], one_pass_oracle: bool = False, **recipe
+) -> list[Job]:
+    """The base model on every domain and the data-filtered oracle without the forget domain, one recipe.
+
+    With `one_pass_oracle` (the paper's budget) the oracle sees its data once, as the base model does: it trains
+    for the base's steps times the share of the base's mix that it keeps (half for language, 7/8 for
+    arithmetic), instead of repeating its smaller data, which would inflate every compute percentage's
+    denominator."""
+    oracle = recipe
+    if one_pass_oracle:
+        kept = sum(w for d, w in base_mix.items() if d in oracle_mix) / sum(base_mix.values())
+        oracle = {**recipe, "optim": {**recipe["optim"], "steps": round(recipe["optim"]["steps"] * kept)}}
     return [
         Job("pretrain", "base", {"role": "base", "mix": base_mix, **recipe}),
-        Job("pretrain", "oracle", {"role": "oracle", "mix": oracle_mix, **recipe}),
+        Job("pretrain", "oracle", {"role": "oracle", "mix": oracle_mix, **oracle}),
     ]
 
 
@@ -41,9 +53,10 @@ GRIDS = {
         optim={"lr": 2e-3, "min_lr": 2e-4, "warmup": 30, "steps": 400, "weight_decay": 0.1},
     ),
     # The paper's 0.1B recipe: 400 x 2048 tokens per step (4 x 100 accumulation: a 256k vocabulary makes
-    # logits large), ~1 epoch of 2B tokens.
+    # logits large), ~1 epoch of 2B tokens; the oracle one epoch of its 1B English tokens (1220 steps).
     ("language", "paper"): base_and_oracle(
         **LANGUAGE_MIXES,
+        one_pass_oracle=True,
         batch_size=4,
         eval_every=250,
         seed=0,
@@ -54,6 +67,7 @@ GRIDS = {
             "steps": 2441,
             "weight_decay": 0.1,
             "grad_accum": 100,
+            "betas": PUBLIC_BETAS,
         },
     ),
     # 1500 steps of 16 x 128 tokens, ~7 min per model on a 2-core CPU.
@@ -64,13 +78,22 @@ GRIDS = {
         seed=0,
         optim={"lr": 1e-2, "min_lr": 1e-3, "warmup": 30, "steps": 1500, "weight_decay": 0.1},
     ),
-    # The public arithmetic recipe: 1000 steps of 360 x 256 tokens (24 x 15 accumulation), lr 4e-4 constant.
+    # The public arithmetic recipe: 1000 steps of 360 x 256 tokens (24 x 15 accumulation), lr 4e-4 constant; the
+    # oracle one pass over its data (875 steps).
     ("arithmetic", "paper"): base_and_oracle(
         **ARITHMETIC_PAPER_MIXES,
+        one_pass_oracle=True,
         batch_size=24,
         eval_every=100,
         seed=0,
-        optim={"lr": 4e-4, "warmup": 50, "steps": 1000, "weight_decay": 0.1, "grad_accum": 15},
+        optim={
+            "lr": 4e-4,
+            "warmup": 50,
+            "steps": 1000,
+            "weight_decay": 0.1,
+            "grad_accum": 15,
+            "betas": PUBLIC_BETAS,
+        },
     ),
 }
 

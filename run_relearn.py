@@ -15,18 +15,16 @@ import run_unlearn
 from undo.cli import guarded, run_stage
 from undo.experiment import BASE, ORACLE
 from undo.launch import Job
-from undo.selection import SELECTED
-from undo.unlearning import variant
+from undo.params import PUBLIC_BETAS
 
 
 def targets(setting: str, scale: str) -> list[str]:
-    """Base, oracle, the selected model of each unlearning variant of the unlearn grid and every student of the
-    distill grid."""
-    variants = dict.fromkeys(variant(job.params) for job in run_unlearn.GRIDS[(setting, scale)])
+    """Base, oracle, every run of the unlearn grid (the Pareto view has one point per unlearning hyperparameter;
+    the selected teachers are among them) and every student of the distill grid."""
     return [
         BASE,
         ORACLE,
-        *(f"unlearn/{SELECTED}{v}" for v in variants),
+        *(job.ref for job in run_unlearn.GRIDS[(setting, scale)]),
         *(job.ref for job in run_distill.GRIDS[(setting, scale)]),
     ]
 
@@ -53,6 +51,7 @@ GRIDS = {
         batch_size=4,
         grad_accum=2,
         eval_every=5,
+        betas=PUBLIC_BETAS,
     ),
     ("arithmetic", "embedded"): attack_grid(
         "arithmetic", "embedded", [1e-3, 3e-3], steps=30, batch_size=8, eval_every=5
@@ -65,6 +64,7 @@ GRIDS = {
         steps=500,
         batch_size=15,
         eval_every=5,
+        betas=PUBLIC_BETAS,
     ),
 }
 

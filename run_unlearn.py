@@ -13,6 +13,7 @@ import sys
 
 from undo.cli import guarded, run_stage
 from undo.launch import Job
+from undo.params import PUBLIC_BETAS
 
 
 def sweep(
@@ -23,16 +24,13 @@ def sweep(
     sam_rho: float = 0.0,
     repnoise: dict | None = None,
     tag: str = "",
+    betas: tuple[float, float] | None = None,
     **common,
 ) -> list[Job]:
     jobs = []
     for lr in lrs:
-        params = {
-            "method": method,
-            "args": args or {},
-            **common,
-            "optim": {"lr": lr, "steps": steps, "sam_rho": sam_rho},
-        }
+        optim = {"lr": lr, "steps": steps, "sam_rho": sam_rho, **({"betas": betas} if betas else {})}
+        params = {"method": method, "args": args or {}, **common, "optim": optim}
         if repnoise:
             params["repnoise"] = repnoise
         jobs.append(Job("unlearn", f"{method}{tag}-lr{lr:g}", params))
@@ -43,10 +41,10 @@ EMBEDDED = dict(batch_size=16, eval_every=10, seed=0)
 # The tiny model's residual stream has a norm of ~20 at layer 2, so the steering target is scaled to match.
 EMBEDDED_RMU = {"layer": 2, "trainable_layers": [0, 1, 2], "steering_coef": 30.0, "retain_weight": 1.0}
 
-PAPER = dict(batch_size=4, eval_every=25, seed=0)
+PAPER = dict(batch_size=4, eval_every=25, seed=0, betas=PUBLIC_BETAS)
 PAPER_LRS = [1e-5, 2e-5, 3e-5, 4e-5, 5e-5, 6e-5, 7e-5, 8e-5]
 PAPER_RMU = {"layer": 10, "trainable_layers": [5, 6, 7, 8, 9, 10], "steering_coef": 6.5, "retain_weight": 1.0}
-ARITHMETIC_PAPER = dict(batch_size=40, eval_every=5, seed=0)
+ARITHMETIC_PAPER = dict(batch_size=40, eval_every=5, seed=0, betas=PUBLIC_BETAS)
 ARITHMETIC_LRS = [6e-5, 7e-5, 8e-5, 9e-5, 1e-4, 2e-4, 3e-4, 4e-4]
 REPNOISE_GRID = [(0.1, 1e-4), (0.1, 1e-3), (0.5, 1e-2), (0.5, 0.1), (1, 0.1), (1, 1), (2, 2), (4, 4)]
 

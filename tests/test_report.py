@@ -129,6 +129,7 @@ def test_report_from_a_fake_tree_writes_every_table_and_figure(exp):
     table = paths["markdown"].read_text()
     assert "distill/undo-maxent-a0.8-s0" in table and "robust @2" in table
     saved = json.loads(paths["json"].read_text())
+    assert saved["selected"] == {m: f"unlearn/{m}-lr1" for m in ("graddiff", "maxent", "rmu")}
     entry = next(e for e in saved["models"] if e["name"] == "distill/undo-maxent-a0.8-s0")
     assert entry["attack"]["2"] == {"forget": 6.0, "lr": 1e-3}
     assert entry["robustness"]["headline"] == pytest.approx((6.0 - 4.5) / (7.0 - 4.5))
@@ -145,3 +146,9 @@ def test_report_from_a_fake_tree_writes_every_table_and_figure(exp):
     )
     runs = list(exp.wandb_dir.glob("wandb/offline-run-*"))
     assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
+    from undo.dashboard import charts
+
+    shown = charts(results)
+    assert {"attack_curves/maxent", "robustness_vs_compute", "pareto"} <= shown.keys()
+    robust = {row[2] for row in shown["robustness_vs_compute"].table.data}
+    assert "distill/undo-maxent-a0.8-s0" in robust

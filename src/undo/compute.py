@@ -1,4 +1,10 @@
-"""Compute accounting: a run's FLOPs as a percentage of the data-filtered oracle's pretraining FLOPs."""
+"""Compute accounting: a run's FLOPs as a percentage of the data-filtered oracle's pretraining FLOPs.
+
+What is counted (by the training loop, undo.train): 6N FLOPs per token through the trained model (forward and
+backward; SAM's second pass counted again) and 2N per token through a forward-only model (a distillation
+teacher, a frozen reference copy), N the models' unique parameters; evaluations are not counted. The
+denominator is the oracle's pretraining, counted the same way: 6N per token of its one pass over its data.
+"""
 
 from __future__ import annotations
 

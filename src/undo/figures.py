@@ -44,10 +44,7 @@ def relearning_per_method(results: dict, by_name: dict, path: Path) -> Path:
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(METHODS), figsize=(4.2 * len(METHODS), 3.6), sharey=True)
     for ax, method in zip(axes, METHODS, strict=False):
-        unlearned = next(
-            (e for e in results["models"] if e["role"] == "unlearned" and e["method"] == method and e.get("attack")),
-            None,
-        )
+        unlearned = by_name.get(results.get("selected", {}).get(method))  # the method's selected teacher
         _curve(ax, unlearned, "Unlearn", color="tab:red", marker="s", ms=3)
         _curve(
             ax,

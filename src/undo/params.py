@@ -57,6 +57,9 @@ class Schema(BaseModel):
             raise UserError("; ".join(problems(err))) from None
 
 
+PUBLIC_BETAS = (0.9, 0.999)  # the public code's AdamW betas (torch's default): the paper-scale grids use them
+
+
 class Optim(Schema):
     """AdamW with linear warmup then cosine decay to `min_lr` (None: constant lr after warmup)."""
 

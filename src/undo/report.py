@@ -1,15 +1,17 @@
 """Results from the output tree: the strongest attack per budget, robustness, compute, tables and results.json.
 
-results.json is a stable contract: {"setting", "scale", "budgets", "models": [...]}, one entry per finished
-model with name, stage, role, method, alpha, metrics {retain, forget, <every named metric>}, and where the model
-was attacked: attack {budget: {forget, lr}}, robustness {headline, per_budget}, compute_pct; and "metrics":
-{name: {higher_is_better, relative, mean_of}}, how the setting declares each metric.
+results.json is a stable contract: {"setting", "scale", "budgets", "selected", "models": [...]}: "selected" maps
+each unlearning method to its selected teacher; "models" has one entry per finished model with name, stage, role,
+method, alpha, metrics {retain, forget, <every named metric>}, and where the model was attacked: attack {budget:
+{forget, lr}}, robustness {headline, per_budget}, compute_pct; and "metrics": {name: {higher_is_better,
+relative, mean_of}}, how the setting declares each metric.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from contextlib import suppress
 
 from undo.errors import UserError
 from undo.experiment import ORACLE
@@ -143,6 +145,10 @@ def collect(exp) -> dict:
             "headline": per_budget.get(str(budgets[1])),
             "per_budget": per_budget,
         }
+    selected = {}
+    for method in sorted({e["method"] for e in entries if e["role"] == "unlearned"}):
+        with suppress(UserError):  # no run of the method keeps the retain metric: nothing selected
+            selected[method] = resolve(exp, f"unlearn/{SELECTED}{method}", record=False)
     return {
         "setting": setting.name,
         "scale": exp.scale.name,
@@ -150,6 +156,7 @@ def collect(exp) -> dict:
         "forget_metric": forget,
         "metrics": {name: metric.describe() for name, metric in setting.metrics.items()},
         "budgets": budgets,
+        "selected": selected,
         "models": entries,
     }
 

@@ -30,6 +30,7 @@ class Params(StageParams):
     mix: Mix
     optim: Optim
     tolerance: Annotated[Float, Field(ge=0)] | None = None  # stop once within it of the teacher; None: fixed steps
+    chunk_rows: Annotated[int, Field(ge=1, strict=True)] | None = None  # KL from hidden states, chunked (big vocab)
 
     @model_validator(mode="after")
     def _kind_options(self):
@@ -75,7 +76,7 @@ def run(exp, rundir, tracker, params: Params) -> dict:
         rundir,
         tracker,
         student,
-        Distillation(teacher),
+        Distillation(teacher, params.chunk_rows),
         {"train": data},
         params,
         stop=stop,

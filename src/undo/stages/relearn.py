@@ -19,6 +19,7 @@ class Params(StageParams):
     steps: Annotated[int, Field(ge=1, strict=True)]
     grad_accum: Annotated[int, Field(ge=1, strict=True)] = 1
     weight_decay: Annotated[Float, Field(ge=0)] = 0.0
+    betas: tuple[Float, Float] | None = None  # AdamW's; default: undo.params.Optim's
     mix: Mix | None = None  # default: the forget domain only; the mixed-data attack adds the retain domain
     save_model: Bool = False
 
@@ -26,7 +27,8 @@ class Params(StageParams):
         return {"model": self.model}
 
     def optim(self) -> Optim:
-        return Optim(lr=self.lr, steps=self.steps, weight_decay=self.weight_decay, grad_accum=self.grad_accum)
+        betas = {"betas": self.betas} if self.betas else {}
+        return Optim(lr=self.lr, steps=self.steps, weight_decay=self.weight_decay, grad_accum=self.grad_accum, **betas)
 
 
 def run(exp, rundir, tracker, params: Params) -> dict:
