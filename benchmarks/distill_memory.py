@@ -1,11 +1,12 @@
 """Peak memory of one distillation step at Gemma's 256k vocabulary: logits in full against chunked from hidden
 states (losses.chunked_forward_kl), on the CPU.
 
-    uv run python benchmarks/distill_memory.py [--model 0.1B] [--seq 2048] [--vocab 256000] [--chunk-rows 1024]
+    uv run python benchmarks/distill_memory.py [--model 0.1B] [--seq 2048] [--vocab 256000] [--chunk-rows 256]
 
 Each variant runs in a fresh process (peak RSS only grows): build teacher and student, then one step (forward,
-backward, AdamW). It prints the peak resident memory of each, what the step added over the models alone, the
-loss of both (they must agree) and the ratio.
+backward, AdamW); and the loss alone from random hidden states, which isolates what chunking changes (the
+transformer's activations, eager attention at 2048 included, are the same in both). It prints the peak resident
+memory, what the step or loss added to it, the loss of both variants (they must agree) and the ratios.
 """
 
 from __future__ import annotations
@@ -45,36 +46,71 @@ def step(preset: str, seq: int, vocab: int, chunk_rows: int | None) -> dict:
     return {"models_mib": before / 1024, "peak_mib": peak / 1024, "loss": loss.item(), "seconds": seconds}
 
 
+def loss_only(preset: str, seq: int, vocab: int, chunk_rows: int | None) -> dict:
+    """The loss alone, from random final hidden states and heads: what the chunking changes, without the
+    transformer's activations (the same in both variants)."""
+    import torch
+
+    from undo import losses
+    from undo.models import PRESETS
+
+    torch.manual_seed(0)
+    hidden = PRESETS[preset]["hidden_size"]
+    student_h = torch.randn(1, seq, hidden, requires_grad=True)
+    teacher_h = torch.randn(1, seq, hidden)
+    student_w = (torch.randn(vocab, hidden) * 0.02).requires_grad_()
+    teacher_w = torch.randn(vocab, hidden) * 0.02
+    mask = torch.ones(1, seq, dtype=torch.bool)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    if chunk_rows:
+        loss = losses.chunked_forward_kl(student_h, teacher_h, student_w, teacher_w, mask, (30.0, 30.0), chunk_rows)
+    else:
+        cap = lambda x: losses.softcap(x, 30.0)  # noqa: E731
+        loss = losses.forward_kl(cap(teacher_h @ teacher_w.t()), cap(student_h @ student_w.t()), mask)
+    loss.backward()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "models_mib": before / 1024,
+        "peak_mib": peak / 1024,
+        "loss": loss.item(),
+        "seconds": time.perf_counter() - start,
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="0.1B")
     p.add_argument("--seq", type=int, default=2048)
     p.add_argument("--vocab", type=int, default=256000)
-    p.add_argument("--chunk-rows", type=int, default=1024)
-    p.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant in this process
+    p.add_argument("--chunk-rows", type=int, default=256)
+    p.add_argument("--variant", help=argparse.SUPPRESS)  # internal: "<step|loss>:<chunk rows, 0 = none>"
     args = p.parse_args()
     if args.variant is not None:
-        chunk = int(args.variant) or None
-        print(json.dumps(step(args.model, args.seq, args.vocab, chunk)))
+        what, chunk = args.variant.split(":")
+        measure = step if what == "step" else loss_only
+        print(json.dumps(measure(args.model, args.seq, args.vocab, int(chunk) or None)))
         return
-    rows = {}
-    for label, chunk in (("full logits", 0), (f"chunked ({args.chunk_rows} rows)", args.chunk_rows)):
-        command = [sys.executable, __file__, "--model", args.model, "--seq", str(args.seq), "--vocab", str(args.vocab)]
-        done = subprocess.run([*command, "--variant", str(chunk)], capture_output=True, text=True, check=True)
-        rows[label] = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"{args.model} model, vocabulary {args.vocab}, sequence {args.seq}, batch 1, CPU, one step")
-    print("| variant | models MiB | peak MiB | step adds MiB | loss | seconds |\n|---|---|---|---|---|---|")
-    for label, r in rows.items():
+    print(f"{args.model} model, vocabulary {args.vocab}, sequence {args.seq}, batch 1, CPU")
+    print("| measured | variant | before MiB | peak MiB | added MiB | loss | seconds |")
+    print("|---|---|---|---|---|---|---|")
+    for what, label in (("step", "one step (fwd, bwd, AdamW)"), ("loss", "the loss alone (+ bwd)")):
+        rows = {}
+        for variant, chunk in (("full logits", 0), (f"chunked, {args.chunk_rows} rows", args.chunk_rows)):
+            command = [sys.executable, __file__, "--model", args.model, "--seq", str(args.seq)]
+            command += ["--vocab", str(args.vocab), "--variant", f"{what}:{chunk}"]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            rows[variant] = r = json.loads(done.stdout.strip().splitlines()[-1])
+            print(
+                f"| {label} | {variant} | {r['models_mib']:.0f} | {r['peak_mib']:.0f} |"
+                f" {r['peak_mib'] - r['models_mib']:.0f} | {r['loss']:.6f} | {r['seconds']:.1f} |"
+            )
+        full, chunked = rows.values()
+        added = (full["peak_mib"] - full["models_mib"]) / (chunked["peak_mib"] - chunked["models_mib"])
         print(
-            f"| {label} | {r['models_mib']:.0f} | {r['peak_mib']:.0f} | {r['peak_mib'] - r['models_mib']:.0f} |"
-            f" {r['loss']:.6f} | {r['seconds']:.1f} |"
+            f"| {label} | ratio full / chunked | | {full['peak_mib'] / chunked['peak_mib']:.2f}x | {added:.2f}x |"
+            f" gap {abs(full['loss'] - chunked['loss']):.1e} | |"
         )
-    full, chunked = rows.values()
-    ratio = (full["peak_mib"] - full["models_mib"]) / (chunked["peak_mib"] - chunked["models_mib"])
-    print(
-        f"the step's memory over the models: {ratio:.1f}x less with chunking; losses differ by "
-        f"{abs(full['loss'] - chunked['loss']):.2e}"
-    )
 
 
 if __name__ == "__main__":

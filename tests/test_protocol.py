@@ -36,7 +36,7 @@ def test_paper_full_distillation_runs_fixed_steps_and_undo_meets_its_rule_within
         if name.startswith("undo-"):
             assert params["tolerance"] == 0.05 and params["optim"]["steps"] == undo_cap
             assert params["optim"]["weight_decay"] == 0.0
-        assert params["chunk_rows"] == 1024 and params["optim"]["betas"] == PUBLIC_BETAS
+        assert params["chunk_rows"] == 256 and params["optim"]["betas"] == PUBLIC_BETAS
 
 
 def test_paper_grids_use_the_public_codes_adamw_betas():

@@ -103,6 +103,7 @@ def test_failed_online_start_falls_back_once_and_leaves_no_folder(exp, tmp_path,
     monkeypatch.setenv("UNDO_TOKENS_DIR", str(plant_tokens(tmp_path / "tokens")))
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
     monkeypatch.setattr(tracking, "unreachable", lambda url: None)
+    tracking._server_problem.cache_clear()
     monkeypatch.setattr(tracking, "INIT_TIMEOUT_S", 2)
     monkeypatch.setattr(tracking, "_online_failed", False)
     jobs = [Job("pretrain", "base", MICRO_PRETRAIN), Job("pretrain", "oracle", MICRO_PRETRAIN)]

@@ -51,12 +51,14 @@ def stage_module(stage: str):
 
 def validate(exp, jobs: list[Job]) -> dict[str, object]:
     """Each job's typed params; a UserError lists every bad value of every job (job, key, problem) at once."""
+    from undo.params import InvalidParams
+
     parsed, problems = {}, []
     for job in jobs:
         try:
             parsed[job.ref] = stage_module(job.stage).Params.parse(job.params, exp.domains)
-        except UserError as err:
-            problems += [f"  {job.ref}: {line}" for line in str(err).split("; ")]
+        except InvalidParams as err:
+            problems += [f"  {job.ref}: {line}" for line in err.problems]
     if problems:
         raise UserError(f"{len(problems)} bad grid value(s), nothing was run:\n" + "\n".join(problems))
     return parsed
@@ -165,7 +167,7 @@ def launch(
             "or keep them and write the new runs to another --out"
         )
     todo += [job for job, _ in stale]
-    wandb = resolve_wandb(wandb, exp.wandb_dir)
+    wandb = resolve_wandb(wandb)
     sweep_leftovers(*exp.scratch_folders())
     print(f"{len(todo)} job(s) to run, {skipped} already finished (use --force to rerun)", flush=True)
     failures = []

@@ -27,19 +27,27 @@ Int = Annotated[int, Strict()]
 Float = Annotated[float, Strict()]  # ints are accepted, strings are not
 Bool = Annotated[bool, Strict()]
 Seed = Annotated[int, Strict(), Field(ge=0)]
-BatchSize = Annotated[int, Strict(), Field(ge=1)]
+Count = Annotated[int, Strict(), Field(ge=1)]  # steps, batch sizes, micro-batches, chunk sizes
 EvalEvery = Annotated[int, Strict(), Field(ge=0, description="evaluate every N steps (0: at the start and end)")]
 LearningRate = Annotated[float, Strict(), Field(gt=0, le=1)]
 
 
-def problems(err: ValidationError, prefix: str = "") -> list[str]:
-    """One line per problem: "<prefix><dotted key>: <message> (got <value>)"."""
+class InvalidParams(UserError):
+    """Bad parameter values, one line each in `problems`."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def problems(err: ValidationError) -> list[str]:
+    """One line per problem: "<dotted key>: <message> (got <value>)"."""
     lines = []
     for e in err.errors(include_url=False):
         key = ".".join(str(part) for part in e["loc"]) or "(params)"
         got = "" if e["type"] in ("missing", "extra_forbidden") else f" (got {e['input']!r})"
         message = "unknown key (check its spelling)" if e["type"] == "extra_forbidden" else e["msg"]
-        lines.append(f"{prefix}{key}: {message.removeprefix('Value error, ')}{got}")
+        lines.append(f"{key}: {message.removeprefix('Value error, ')}{got}")
     return lines
 
 
@@ -50,11 +58,11 @@ class Schema(BaseModel):
 
     @classmethod
     def parse(cls, data: dict, domains: list[str] | None = None):
-        """Validate a grid's dict (with the setting's domains as context); a UserError lists every problem."""
+        """Validate a grid's dict (with the setting's domains as context); InvalidParams lists every problem."""
         try:
             return cls.model_validate(data, context={"domains": domains})
         except ValidationError as err:
-            raise UserError("; ".join(problems(err))) from None
+            raise InvalidParams(problems(err)) from None
 
 
 PUBLIC_BETAS = (0.9, 0.999)  # the public code's AdamW betas (torch's default): the paper-scale grids use them
@@ -64,7 +72,7 @@ class Optim(Schema):
     """AdamW with linear warmup then cosine decay to `min_lr` (None: constant lr after warmup)."""
 
     lr: LearningRate
-    steps: Annotated[int, Strict(), Field(ge=1)]
+    steps: Count
     warmup: Annotated[int, Strict(), Field(ge=0)] = 0
     min_lr: Annotated[float, Strict(), Field(ge=0)] | None = None
     weight_decay: Annotated[float, Strict(), Field(ge=0)] = 0.0
@@ -73,7 +81,7 @@ class Optim(Schema):
         0.95,
     )
     grad_clip: Annotated[float, Strict(), Field(ge=0)] = 1.0
-    grad_accum: Annotated[int, Strict(), Field(ge=1, description="micro-batches per step")] = 1
+    grad_accum: Count = 1  # micro-batches per step
     sam_rho: Annotated[float, Strict(), Field(ge=0, description="> 0: sharpness-aware minimisation")] = 0.0
 
     @model_validator(mode="after")
@@ -113,7 +121,7 @@ class StageParams(Schema):
     """Keys every training stage has."""
 
     seed: Seed = 0
-    batch_size: BatchSize
+    batch_size: Count
     eval_every: EvalEvery = 0
 
     @field_validator("mix", check_fields=False)

@@ -1,8 +1,8 @@
 """Metrics records: always a JSONL file in the run folder; also wandb unless switched off.
 
 wandb runs online when a token is available (tokens/wandb_token.txt or WANDB_API_KEY) and offline otherwise.
-A launch decides once (`resolve_wandb`): when wandb's server cannot be reached it warns once and logs offline for
-the whole launch; a run whose online start still fails logs offline and removes what the failed start wrote.
+A process decides once (`resolve_wandb`): when wandb's server cannot be reached it warns once and logs offline
+from then on; a run whose online start still fails logs offline and removes what the failed start wrote.
 Tokens never enter a config, a log or a record.
 """
 
@@ -13,6 +13,7 @@ import math
 import os
 import shutil
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 from undo.credentials import read_token
@@ -38,21 +39,25 @@ def wandb_mode(requested: str | None = None) -> str:
     return requested
 
 
-def resolve_wandb(requested: str | None, wandb_dir: Path) -> str:
-    """The mode for every run of one launch: online only when wandb's server answers now (one warning if not)."""
+@lru_cache(maxsize=4)
+def _server_problem(server: str) -> str | None:
+    """Asked once per process: the stages of run_all.py share the answer (and its one warning)."""
+    problem = unreachable(server)
+    if problem is not None:
+        print(
+            f"wandb: cannot reach {server} ({problem}); logging offline "
+            "(upload later with `uv run wandb sync <out>/wandb/wandb/offline-run-*`)",
+            file=sys.stderr,
+        )
+    return problem
+
+
+def resolve_wandb(requested: str | None) -> str:
+    """The mode for every run of a launch: online only when wandb's server answers (one warning if not)."""
     mode = wandb_mode(requested)
     if mode != "online":
         return mode
-    server = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
-    problem = unreachable(server)
-    if problem is None:
-        return "online"
-    print(
-        f"wandb: cannot reach {server} ({problem}); logging offline for this launch "
-        f"(upload later with `uv run wandb sync {wandb_dir}/wandb/offline-run-*`)",
-        file=sys.stderr,
-    )
-    return "offline"
+    return "online" if _server_problem(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")) is None else "offline"
 
 
 def _clean(value):
@@ -146,7 +151,7 @@ def log_report(
     mode: str | None = None,
 ) -> None:
     """One wandb run holding the results table (as a wandb.Table) and the figures."""
-    mode = resolve_wandb(mode, wandb_dir)
+    mode = resolve_wandb(mode)
     if mode == "off":
         return
     import wandb

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from undo.objectives import LanguageModeling
-from undo.params import Bool, Float, LearningRate, Mix, Optim, RunRef, StageParams
+from undo.params import Bool, Count, Float, LearningRate, Mix, Optim, RunRef, StageParams
 from undo.selection import resolve
 from undo.stages.common import evaluator, fit, mixture, save, summarize
 
@@ -16,8 +16,8 @@ from undo.stages.common import evaluator, fit, mixture, save, summarize
 class Params(StageParams):
     model: RunRef  # the attacked model
     lr: LearningRate  # constant
-    steps: Annotated[int, Field(ge=1, strict=True)]
-    grad_accum: Annotated[int, Field(ge=1, strict=True)] = 1
+    steps: Count
+    grad_accum: Count = 1
     weight_decay: Annotated[Float, Field(ge=0)] = 0.0
     betas: tuple[Float, Float] | None = None  # AdamW's; default: undo.params.Optim's
     mix: Mix | None = None  # default: the forget domain only; the mixed-data attack adds the retain domain
