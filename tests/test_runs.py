@@ -187,6 +187,20 @@ def test_config_records_parameters_and_metrics_are_jsonl(exp):
     assert (folder / "model" / "config.json").is_file() and (folder / "model" / "tokenizer.json").is_file()
 
 
+def test_several_small_jobs_share_each_gpu_and_the_cores(monkeypatch):
+    from undo.launch import worker_slots
+
+    monkeypatch.setattr("undo.launch.visible_gpus", lambda: ["0", "3"])
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    shared = worker_slots(workers=2)  # two small jobs per GPU, each a quarter of the cores and half its GPU
+    assert [label for label, _ in shared] == ["GPU 0 slot 0", "GPU 0 slot 1", "GPU 3 slot 0", "GPU 3 slot 1"]
+    assert {(env["CUDA_VISIBLE_DEVICES"], env["OMP_NUM_THREADS"], env["UNDO_GPU_SHARE"]) for _, env in shared} == {
+        ("0", "4", "2"),
+        ("3", "4", "2"),
+    }
+    assert [label for label, env in worker_slots(workers=1)] == ["GPU 0", "GPU 3"]
+
+
 def test_worker_fan_out_runs_each_job_in_its_own_pinned_process(exp, monkeypatch, capsys):
     """The worker path (one per GPU, or CPU workers sharing the cores): worker processes, per-job logs,
     failures reported, the others finish."""

@@ -33,7 +33,8 @@ def parser(description: str) -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=1,
-        help="without GPUs: run this many jobs at once, each on an equal share of the cores (GPUs: one job each)",
+        help="jobs at once: this many per visible GPU (each with an equal share of its memory), or without GPUs this "
+        "many in all; every job pinned to an equal share of the CPU cores",
     )
     p.add_argument("--launcher", default="local", help="local (default), slurm (through submitit) or submitit-local")
     p.add_argument("--partition", help="slurm: the partition to submit to")

@@ -98,16 +98,22 @@ def execute(exp, job: Job, params, wandb: str | None = None) -> dict:
 
 
 def worker_slots(workers: int = 1) -> list[tuple[str, dict[str, str]]]:
-    """(label, environment) of each worker process: one per visible GPU; without GPUs, `workers` processes
-    with an equal share of the cores each (two torch processes that each take every core thrash)."""
+    """(label, environment) of each worker process: `workers` per visible GPU (small jobs share a GPU, each
+    with an equal share of its memory), or without GPUs `workers` processes; either way each gets an equal
+    share of the CPU cores (two torch processes that each take every core thrash)."""
     gpus = visible_gpus()
-    if gpus:
-        return [(f"GPU {gpu}", {"CUDA_VISIBLE_DEVICES": gpu}) for gpu in gpus]
-    if workers < 2:
+    if not gpus and workers < 2:
         return []
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
-    env = {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    return [(f"CPU worker {i}", env) for i in range(workers)]
+    per_gpu = [(gpu, k) for gpu in gpus for k in range(workers)] if gpus else [(None, k) for k in range(workers)]
+    threads = str(max(1, (os.cpu_count() or 1) // len(per_gpu)))
+    slots = []
+    for gpu, k in per_gpu:
+        env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "CUDA_VISIBLE_DEVICES": gpu or ""}
+        if gpu is not None and workers > 1:
+            env["UNDO_GPU_SHARE"] = str(workers)
+        label = f"CPU worker {k}" if gpu is None else f"GPU {gpu}" + (f" slot {k}" if workers > 1 else "")
+        slots.append((label, env))
+    return slots
 
 
 def visible_gpus() -> list[str]:
@@ -300,6 +306,11 @@ def run_spec(spec: dict) -> None:
 
 
 def _worker(spec: str) -> int:
+    share = int(os.environ.get("UNDO_GPU_SHARE", "1"))
+    if share > 1:
+        import torch
+
+        torch.cuda.set_per_process_memory_fraction(1 / share)  # several jobs on one GPU: none takes it all
     try:
         run_spec(json.loads(spec))
     except UserError as err:

@@ -48,7 +48,7 @@ class Params(StageParams):
 
 def run(exp, rundir, tracker, params: Params) -> dict:
     model = exp.load_model(params.base)
-    rundir.record_inputs(exp, base=params.base)
+    rundir.record_inputs(exp, **params.inputs())
     repnoise = params.repnoise.model_dump() if params.repnoise else None
     objective = make_objective(params.method, model, params.args, params.seed, repnoise)
     setting = exp.setting
