@@ -194,6 +194,7 @@ def train(
                 "scheduler": scheduler.state_dict(),
                 "streams": {name: it.state_dict() for name, it in streams.items()},
                 "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 "result": asdict(result),
                 "window": dict(window),
                 "records": tracker.records() if tracker is not None else "",
@@ -215,6 +216,8 @@ def train(
             for name, it in streams.items():
                 it.load_state_dict(saved["streams"][name])
             torch.set_rng_state(saved["rng"])
+            if saved["cuda_rng"]:
+                torch.cuda.set_rng_state_all(saved["cuda_rng"])
             result = TrainResult(**saved["result"])
             window.update(saved["window"])
             if tracker is not None:
