@@ -72,3 +72,20 @@ def test_killed_checkpointing_run_resumes_to_bit_identical_weights(tmp_path, blo
     assert records(stage / "base") == records(reference / "language/smoke/pretrain/base")
     assert not (stage / ".base.ckpt").exists()  # a finished run keeps only its final model
     assert not [p for p in stage.iterdir() if p.name.startswith(".base.tmp")]  # the killed run's folder swept
+
+
+def test_a_finished_run_keeps_its_final_training_state_only_when_asked(tmp_path, block_cache):
+    from undo.experiment import Experiment
+    from undo.launch import Job, launch
+
+    params = {"mix": {"en": 1.0}, "batch_size": 2, "optim": {"lr": 1e-3, "steps": 3}}
+    for keep in (False, True):
+        out = tree(block_cache, tmp_path / f"keep-{keep}")
+        exp = Experiment("language", "smoke", out, checkpoint_every=0, keep_checkpoint=keep)
+        assert launch(exp, [Job("pretrain", "base", params)], wandb="off") == 0
+        run = exp.run_dir("pretrain/base")
+        assert (run / "training_state.pt").is_file() == keep
+        assert not run.with_name(".base.ckpt").exists()
+        if keep:
+            state = torch.load(run / "training_state.pt", weights_only=True)
+            assert state["step"] == 3 and state["optimizer"]["state"]

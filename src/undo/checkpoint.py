@@ -19,10 +19,11 @@ class Checkpoint:
     """`<stage>/.<run>.ckpt/state.pt`, tagged with the run's fingerprint: a checkpoint of another config is
     never resumed."""
 
-    def __init__(self, folder: Path, every: int, fingerprint: str):
+    def __init__(self, folder: Path, every: int, fingerprint: str, keep: bool = False):
         self.folder = Path(folder)
         self.every = every
         self.fingerprint = fingerprint
+        self.keep = keep  # also save the state at the end, for the finished run to keep
 
     def due(self, step: int) -> bool:
         return self.every > 0 and step % self.every == 0

@@ -48,6 +48,11 @@ def parser(description: str) -> argparse.ArgumentParser:
         default=None,
         help="save the training state every N steps so a killed run resumes (default: the scale's; 0: never)",
     )
+    p.add_argument(
+        "--keep-checkpoint",
+        action="store_true",
+        help="finished runs keep their final training state (training_state.pt: optimiser, data position, RNG)",
+    )
     p.add_argument("--tokens", help="folder of hf_token.txt / wandb_token.txt (default: the project's tokens/)")
     p.add_argument(
         "--wandb",
@@ -94,7 +99,7 @@ def experiment(args):
         raise UserError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
-    return Experiment(args.setting, args.scale, args.out, args.checkpoint_every)
+    return Experiment(args.setting, args.scale, args.out, args.checkpoint_every, args.keep_checkpoint)
 
 
 def cluster(args):

@@ -27,12 +27,14 @@ class Experiment:
         scale: str = "embedded",
         out: Path | str = "outputs",
         checkpoint_every: int | None = None,
+        keep_checkpoint: bool = False,
     ):
         self.setting = get_setting(setting)
         self.scale = self.setting.scale(scale)
         self.out = Path(out)
         self.root = self.out / self.setting.name / self.scale.name
         self.checkpoint_every = self.scale.checkpoint_every if checkpoint_every is None else checkpoint_every
+        self.keep_checkpoint = keep_checkpoint  # finished runs keep their final training state
 
     @property
     def cache_root(self) -> Path:

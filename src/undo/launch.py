@@ -70,7 +70,7 @@ def execute(exp, job: Job, params, wandb: str | None = None) -> dict:
     from undo.tracking import Tracker
 
     config = job_config(exp, job)
-    run = RunDir(exp.run_dir(job.ref), config, exp.checkpoint_every)
+    run = RunDir(exp.run_dir(job.ref), config, exp.checkpoint_every, exp.keep_checkpoint)
     tracker = None
     try:
         tracker = Tracker(
@@ -291,6 +291,7 @@ def job_spec(exp, job: Job, wandb: str | None) -> dict:
         "scale": exp.scale.name,
         "out": str(exp.out.resolve()),
         "checkpoint_every": exp.checkpoint_every,
+        "keep_checkpoint": exp.keep_checkpoint,
         "wandb": wandb,
         "job": asdict(job),
     }
@@ -300,7 +301,9 @@ def run_spec(spec: dict) -> None:
     """Run a job described by `job_spec` in this process (raises when it fails)."""
     from undo.experiment import Experiment
 
-    exp = Experiment(spec["setting"], spec["scale"], Path(spec["out"]), spec["checkpoint_every"])
+    exp = Experiment(
+        spec["setting"], spec["scale"], Path(spec["out"]), spec["checkpoint_every"], spec["keep_checkpoint"]
+    )
     job = Job(**spec["job"])
     execute(exp, job, validate(exp, [job])[job.ref], spec["wandb"])
 

@@ -14,7 +14,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from undo.checkpoint import Checkpoint
+from undo.checkpoint import STATE, Checkpoint
 from undo.errors import UserError
 from undo.files import temporary, write_json
 
@@ -30,7 +30,7 @@ def checkpoint_folder(final: Path) -> Path:
 
 
 class RunDir:
-    def __init__(self, final: Path, config: dict, checkpoint_every: int = 0):
+    def __init__(self, final: Path, config: dict, checkpoint_every: int = 0, keep_checkpoint: bool = False):
         self.final = Path(final)
         self.tmp = temporary(self.final)
         self.failed = self.final.with_name(f".{self.final.name}.failed")
@@ -43,7 +43,9 @@ class RunDir:
                 f"output folder {self.final.parent} is not writable ({err.strerror}): choose another --out"
             ) from None
         self.config = {**config, "run_id": uuid.uuid4().hex}
-        self.checkpoint = Checkpoint(checkpoint_folder(self.final), checkpoint_every, config["fingerprint"])
+        self.checkpoint = Checkpoint(
+            checkpoint_folder(self.final), checkpoint_every, config["fingerprint"], keep=keep_checkpoint
+        )
         self.write_json("config.json", self.config)
 
     @property
@@ -64,7 +66,11 @@ class RunDir:
         self.write_json("config.json", self.config)
 
     def complete(self) -> None:
-        """Mark finished and move into place, replacing an earlier finished run only now."""
+        """Mark finished and move into place, replacing an earlier finished run only now; the final training state
+        goes into the run as training_state.pt when it is to be kept."""
+        state = self.checkpoint.folder / STATE
+        if self.checkpoint.keep and state.is_file():
+            os.replace(state, self.tmp / "training_state.pt")
         (self.tmp / DONE).write_text("")
         old = temporary(self.final, "old")
         if self.final.exists():

@@ -262,6 +262,8 @@ def train(
                 save_state(step)
         if window:  # stopped between two records
             log_window(step)
+        if checkpoint is not None and checkpoint.keep:
+            save_state(step)
     finally:
         bar.close()
         objective.close()
