@@ -180,7 +180,8 @@ def launch(
     for message, waiting in blocked.items():
         print(f"not run, {len(waiting)} job(s) wait for it: {message}", flush=True)
         failures += [(job.ref, "not run: an input is missing (see above)") for job in waiting]
-    runnable = [job for job in todo if not any(job in waiting for waiting in blocked.values())]
+    waiting = {job.ref for jobs in blocked.values() for job in jobs}
+    runnable = [job for job in todo if job.ref not in waiting]
     slots = worker_slots(workers)
     if cluster is not None and runnable:
         from undo.cluster import run_on_cluster

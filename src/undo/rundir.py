@@ -56,12 +56,10 @@ class RunDir:
         write_json(self.tmp / name, data)
 
     def record_inputs(self, exp, **refs: str) -> None:
-        """Add the runs this run read (selections resolved), with their run ids, to config.json."""
+        """Add the runs this run read (as loaded: selections already resolved), with their run ids, to config.json."""
         from undo.identity import run_identity
-        from undo.selection import resolve
 
-        resolved = {role: resolve(exp, ref, record=False) for role, ref in refs.items()}
-        inputs = {role: {"ref": ref, "run_id": run_identity(exp, ref)["run_id"]} for role, ref in resolved.items()}
+        inputs = {role: {"ref": ref, "run_id": run_identity(exp, ref)["run_id"]} for role, ref in refs.items()}
         self.config = {**self.config, "inputs": inputs}
         self.write_json("config.json", self.config)
 

@@ -49,6 +49,7 @@ class Params(StageParams):
 def run(exp, rundir, tracker, params: Params) -> dict:
     kind, seed = params.kind, params.seed
     teacher_ref = resolve(exp, params.teacher)
+    student_ref = None if params.student == "random" else resolve(exp, params.student)
     teacher = exp.load_model(teacher_ref)
     teacher_summary = exp.summary(teacher_ref)
     if kind == "undo":
@@ -56,14 +57,14 @@ def run(exp, rundir, tracker, params: Params) -> dict:
     elif params.student == "random":
         student = build_like(teacher, seed)
     else:
-        student = exp.load_model(params.student)
+        student = exp.load_model(student_ref)
     if student.config.vocab_size != teacher.config.vocab_size:
         raise UserError(
             f"teacher {teacher_ref} has a vocabulary of {teacher.config.vocab_size} tokens but the "
             f"student has {student.config.vocab_size}: distill between models of one tokenizer"
         )
     student_init = "noised-teacher" if kind == "undo" else params.student
-    rundir.record_inputs(exp, **{**params.inputs(), "teacher": teacher_ref})
+    rundir.record_inputs(exp, teacher=teacher_ref, **({"student": student_ref} if student_ref else {}))
 
     retain = exp.setting.retain
     stop = None

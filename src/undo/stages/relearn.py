@@ -35,7 +35,7 @@ def run(exp, rundir, tracker, params: Params) -> dict:
     setting = exp.setting
     target = resolve(exp, params.model)
     model = exp.load_model(target)
-    rundir.record_inputs(exp, **params.inputs())
+    rundir.record_inputs(exp, model=target)
     data = mixture(exp, params.mix or {setting.forget_data: 1.0}, params.batch_size, params.seed)
     # The attack's curve needs the forget metric only, often; the retain metric is measured once at the end.
     result = fit(

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from undo.experiment import BASE
 from undo.params import Float, Int, Optim, RunRef, Schema, StageParams
+from undo.selection import resolve
 from undo.stages.common import fit, mixture, save, summarize
 from undo.unlearning import METHODS, make_objective, variant
 
@@ -47,8 +48,9 @@ class Params(StageParams):
 
 
 def run(exp, rundir, tracker, params: Params) -> dict:
-    model = exp.load_model(params.base)
-    rundir.record_inputs(exp, **params.inputs())
+    base = resolve(exp, params.base)
+    model = exp.load_model(base)
+    rundir.record_inputs(exp, base=base)
     repnoise = params.repnoise.model_dump() if params.repnoise else None
     objective = make_objective(params.method, model, params.args, params.seed, repnoise)
     setting = exp.setting
@@ -59,5 +61,5 @@ def run(exp, rundir, tracker, params: Params) -> dict:
     result = fit(exp, rundir, tracker, model, objective, streams, params)
     save(exp, rundir, model)
     return summarize(
-        result, model, role="unlearned", method=variant(params.model_dump()), base=params.base, lr=params.optim.lr
+        result, model, role="unlearned", method=variant(params.model_dump()), base=base, lr=params.optim.lr
     )
