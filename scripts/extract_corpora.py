@@ -34,13 +34,12 @@ import argparse
 import hashlib
 import json
 import lzma
-import subprocess
-import sys
 import tempfile
-import urllib.parse
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+
+from debian_packages import deb_version, unpack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "src" / "undo" / "data" / "corpora"
@@ -196,18 +195,6 @@ def write_jsonl_xz(docs: list[Doc], path: Path) -> None:
     path.write_bytes(lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=XZ_PRESET))
 
 
-def find_deb(debs_dir: Path, package: str) -> Path:
-    found = sorted(debs_dir.glob(f"{package}_*.deb"))
-    if len(found) != 1:
-        sys.exit(f"expected exactly one {package}_*.deb in {debs_dir}, found {[p.name for p in found]}")
-    return found[0]
-
-
-def deb_version(deb: Path) -> str:
-    # name_version_arch.deb, with ':' in the version URL-quoted as %3a by apt-get download
-    return urllib.parse.unquote(deb.name.split("_")[1])
-
-
 def copyright_lines(root: Path, package: str) -> list[str]:
     """The Copyright field of the ``Files: *`` stanza of the package's Debian copyright file."""
     path = root / "usr/share/doc" / package / "copyright"
@@ -287,22 +274,14 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="extract_corpora_") as tmp:
-        tmp_path = Path(tmp)
-        debs_dir = args.debs
-        if debs_dir is None:
-            debs_dir = tmp_path / "debs"
-            debs_dir.mkdir()
-            pkgs = [pkg for pkg, _ in LANGS.values()]
-            print(f"apt-get download {' '.join(pkgs)}", flush=True)
-            subprocess.run(["apt-get", "download", *pkgs], cwd=debs_dir, check=True)
-        debs = {lang: find_deb(debs_dir, pkg) for lang, (pkg, _) in LANGS.items()}
+        unpacked = unpack([pkg for pkg, _ in LANGS.values()], args.debs, Path(tmp))
+        debs = {lang: unpacked[pkg][0] for lang, (pkg, _) in LANGS.items()}
 
         args.out.mkdir(parents=True, exist_ok=True)
         copyrights: list[str] = []
-        for lang, deb in sorted(debs.items()):
+        for lang in sorted(debs):
             pkg, help_name = LANGS[lang]
-            root = tmp_path / pkg
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+            root = unpacked[pkg][1]
             if not copyrights:
                 copyrights = copyright_lines(root, pkg)
             docs = build_corpus(root / HELP_ROOT / help_name, lang)
