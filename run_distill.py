@@ -21,21 +21,23 @@ def distill_grid(
     alphas: list[float],
     seeds: list[int],
     beta: float,
-    match_steps: int,
+    match_steps: int | None,
     undo_teacher: str = "maxent",
     full_steps: int | None = None,
     undo_optim: dict | None = None,
+    full_methods: tuple[str, ...] = tuple(METHODS),
 ) -> list[Job]:
     """UNDO per (alpha, seed) until the student's retain metric is within 0.05 of its teacher's (relative for
-    CE, absolute for accuracy) or the step cap; full distillation per method the same way, or for `full_steps`
-    fixed steps; the two oracle-matching students for a fixed number of steps. `undo_optim` overrides the
-    recipe's optimiser settings for UNDO (its step cap, its weight decay)."""
+    CE, absolute for accuracy) or the step cap; full distillation of each of `full_methods` the same way, or
+    for `full_steps` fixed steps; the two oracle-matching students for `match_steps` fixed steps (None: no
+    oracle to match). `undo_optim` overrides the recipe's optimiser settings for UNDO (its step cap, its weight
+    decay)."""
     stop = {"tolerance": 0.05}
     full = stop if full_steps is None else {"optim": {**recipe["optim"], "steps": full_steps}}
     undo = {"optim": {**recipe["optim"], **(undo_optim or {})}}
     jobs = [
         Job("distill", f"full-{m}", {"kind": "full", "teacher": f"unlearn/selected:{m}", **recipe, **full})
-        for m in METHODS
+        for m in full_methods
     ]
     jobs += [
         Job(
@@ -55,6 +57,8 @@ def distill_grid(
         for alpha in alphas
         for seed in seeds
     ]
+    if match_steps is None:
+        return jobs
     match = {**recipe, "optim": {**recipe["optim"], "steps": match_steps}}
     jobs += [
         Job(
@@ -118,6 +122,24 @@ ARITHMETIC_PAPER = dict(
     },
 )
 
+WMDP_EMBEDDED = dict(
+    mix={"en": 0.2, "retain": 0.66, "forget": 0.14},  # the stand-in's pretraining mix (see run_pretrain.py)
+    batch_size=16,
+    eval_every=25,
+    seed=0,
+    optim={"lr": 3e-3, "min_lr": 3e-4, "warmup": 20, "steps": 300, "weight_decay": 0.0},
+)
+# The public WMDP scripts: UNDO from the MaxEnt teacher into google/gemma-2-2b itself, lr 2e-5, up to 3000 steps of
+# 110 x 1024 tokens of web text, Wikipedia and instruction responses with a little of the WMDP QA text.
+WMDP_PAPER = dict(
+    mix={"web": 0.35, "wikipedia": 0.35, "instruct": 0.29, "retain": 0.005, "forget": 0.005},
+    chunk_rows=256,
+    batch_size=10,
+    eval_every=100,
+    seed=0,
+    optim={"lr": 2e-5, "warmup": 50, "steps": 3000, "weight_decay": 0.0, "grad_accum": 11, "betas": PUBLIC_BETAS},
+)
+
 GRIDS = {
     ("language", "embedded"): distill_grid(
         LANGUAGE_EMBEDDED, alphas=[0.2, 0.4, 0.6, 0.8], seeds=[0], beta=0.1, match_steps=150
@@ -147,6 +169,12 @@ GRIDS = {
         full_steps=1000,  # the public arithmetic scripts distilled for a fixed 1000 steps
         undo_optim={"weight_decay": 0.0},  # UNDO: at most 1000 steps with the stop rule, no weight decay
     ),
+    # No oracle to match, and no full distillation (as in the paper: 300 steps from a random init recover only
+    # 0.39 retain accuracy of the teacher's 0.94 here); UNDO at the paper's alpha 0.25 and two stronger settings.
+    ("wmdp", "embedded"): distill_grid(
+        WMDP_EMBEDDED, alphas=[0.25, 0.5, 0.8], seeds=[0], beta=0.0, match_steps=None, full_methods=()
+    ),
+    ("wmdp", "paper"): distill_grid(WMDP_PAPER, alphas=[0.25], seeds=[0], beta=0.0, match_steps=None, full_methods=()),
 }
 
 

@@ -95,6 +95,25 @@ GRIDS = {
             "betas": PUBLIC_BETAS,
         },
     ),
+    # WMDP's stand-in start: a tiny model pretrained on English help text and the quiz facts as QA text, each
+    # fact seen about equally often (the forget category has 80 of the 469 items); no oracle, as the setting has
+    # none. From here on it is treated exactly as google/gemma-2-2b is at paper scale.
+    ("wmdp", "embedded"): [
+        Job(
+            "pretrain",
+            "base",
+            {
+                "role": "base",
+                "mix": {"en": 0.2, "retain": 0.66, "forget": 0.14},
+                "batch_size": 16,
+                "eval_every": 200,
+                "seed": 0,
+                "optim": {"lr": 3e-3, "min_lr": 3e-4, "warmup": 30, "steps": 800, "weight_decay": 0.1},
+            },
+        )
+    ],
+    # The paper's WMDP start: the pretrained google/gemma-2-2b (gated: a token in tokens/hf_token.txt).
+    ("wmdp", "paper"): [Job("pretrain", "base", {"role": "base", "start": "google/gemma-2-2b", "batch_size": 8})],
 }
 
 

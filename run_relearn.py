@@ -11,19 +11,18 @@ from __future__ import annotations
 import sys
 
 import run_distill
+import run_pretrain
 import run_unlearn
 from undo.cli import guarded, run_stage
-from undo.experiment import BASE, ORACLE
 from undo.launch import Job
 from undo.params import PUBLIC_BETAS
 
 
 def targets(setting: str, scale: str) -> list[str]:
-    """Base, oracle, every run of the unlearn grid (the Pareto view has one point per unlearning hyperparameter;
-    the selected teachers are among them) and every student of the distill grid."""
+    """Base and oracle (where the setting has one), every run of the unlearn grid (the Pareto view has one point
+    per unlearning hyperparameter; the selected teachers are among them) and every student of the distill grid."""
     return [
-        BASE,
-        ORACLE,
+        *(job.ref for job in run_pretrain.GRIDS[(setting, scale)]),
         *(job.ref for job in run_unlearn.GRIDS[(setting, scale)]),
         *(job.ref for job in run_distill.GRIDS[(setting, scale)]),
     ]
@@ -64,6 +63,20 @@ GRIDS = {
         steps=500,
         batch_size=15,
         eval_every=5,
+        betas=PUBLIC_BETAS,
+    ),
+    # The WMDP attack: forget and retain text half and half, constant lr; the paper reads steps 10, 25, 50, 150, 500.
+    ("wmdp", "embedded"): attack_grid(
+        "wmdp", "embedded", [1e-3, 3e-3], steps=30, batch_size=8, eval_every=5, mix={"forget": 0.5, "retain": 0.5}
+    ),
+    ("wmdp", "paper"): attack_grid(
+        "wmdp",
+        "paper",
+        [2.15e-5, 1e-5, 4.62e-6],
+        steps=500,
+        batch_size=5,  # 20 x 256 tokens in the public scripts: 5 x 1024 here
+        eval_at=[10, 25, 50, 150, 500],
+        mix={"forget": 0.5, "retain": 0.5},
         betas=PUBLIC_BETAS,
     ),
 }

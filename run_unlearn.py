@@ -46,6 +46,11 @@ PAPER_LRS = [1e-5, 2e-5, 3e-5, 4e-5, 5e-5, 6e-5, 7e-5, 8e-5]
 PAPER_RMU = {"layer": 10, "trainable_layers": [5, 6, 7, 8, 9, 10], "steering_coef": 6.5, "retain_weight": 1.0}
 ARITHMETIC_PAPER = dict(batch_size=40, eval_every=5, seed=0, betas=PUBLIC_BETAS)
 ARITHMETIC_LRS = [6e-5, 7e-5, 8e-5, 9e-5, 1e-4, 2e-4, 3e-4, 4e-4]
+# WMDP: convex weights, a = 0.5 (the paper gives the form, not the value).
+CONVEX = {"forget_weight": 0.5, "retain_weight": 0.5}
+WMDP_MAXENT = {"retain": "kl", **CONVEX}
+WMDP_PAPER = dict(batch_size=10, eval_every=30, seed=0, betas=PUBLIC_BETAS)
+WMDP_PAPER_RMU = {"layer": 15, "trainable_layers": [10, 11, 12, 13, 14, 15], "steering_coef": 80.0}
 REPNOISE_GRID = [(0.1, 1e-4), (0.1, 1e-3), (0.5, 1e-2), (0.5, 0.1), (1, 0.1), (1, 1), (2, 2), (4, 4)]
 
 GRIDS = {
@@ -88,6 +93,22 @@ GRIDS = {
         *sweep("rmu", ARITHMETIC_LRS, 500, {**PAPER_RMU, "steering_coef": 6.0}, **ARITHMETIC_PAPER),
         *sweep("maxent", [1e-4], 10, sam_rho=0.01, tag="-sam", **ARITHMETIC_PAPER),
         *sweep("maxent", [1e-4], 10, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **ARITHMETIC_PAPER),
+    ],
+    # WMDP's stand-in (the quiz facts): MaxEnt with a KL retain term to a frozen copy and RMU, each with convex
+    # weights (1 - a) * forget + a * retain; SAM and RepNoise on MaxEnt.
+    ("wmdp", "embedded"): [
+        *sweep("maxent", [5e-4, 1e-3], 20, WMDP_MAXENT, **EMBEDDED),
+        *sweep("rmu", [3e-4, 1e-3], 40, {**EMBEDDED_RMU, **CONVEX}, **EMBEDDED),
+        *sweep("maxent", [1e-3], 20, WMDP_MAXENT, sam_rho=0.01, tag="-sam", **EMBEDDED),
+        *sweep("maxent", [5e-4], 20, WMDP_MAXENT, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **EMBEDDED),
+    ],
+    # The public WMDP scripts on google/gemma-2-2b: MaxEnt (KL retain term) 90 steps of 40 x 256 tokens (10 x 1024
+    # here), RMU on layers 10..15 steered at 15 with c = 80, SAM rho 0.01, RepNoise on MaxEnt.
+    ("wmdp", "paper"): [
+        *sweep("maxent", [1e-5, 2e-5, 4e-5], 90, WMDP_MAXENT, **WMDP_PAPER),
+        *sweep("rmu", [1e-5, 2e-5, 5e-5], 250, {**WMDP_PAPER_RMU, **CONVEX}, **WMDP_PAPER),
+        *sweep("maxent", [2e-5], 90, WMDP_MAXENT, sam_rho=0.01, tag="-sam", **WMDP_PAPER),
+        *sweep("maxent", [2e-5], 90, WMDP_MAXENT, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **WMDP_PAPER),
     ],
 }
 

@@ -122,6 +122,24 @@ def test_run_all_smoke_arithmetic_reports_accuracy_per_operation_and_format(tmp_
 
 
 @pytest.mark.slow
+def test_run_all_smoke_wmdp_reports_recovered_accuracy_without_an_oracle(tmp_path):
+    out = tmp_path / "outputs"
+    assert run_all.main(["--setting", "wmdp", "--scale", "smoke", "--out", str(out), "--wandb", "off"]) == 0
+    root = out / "wmdp" / "smoke"
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert (results["retain_metric"], results["forget_metric"], results["oracle"]) == (
+        "retain_acc",
+        "forget_acc",
+        False,
+    )
+    undo = next(m for m in results["models"] if m["role"] == "undo")
+    assert "robustness" not in undo
+    assert undo["recovered"]["4"] == pytest.approx(undo["attack"]["4"]["forget"] - undo["attack"]["0"]["forget"])
+    assert "recovered @2" in (root / "results" / "results.md").read_text()
+    assert sorted(p.name for p in (root / "results").glob("*.png")) == ["pareto.png", "relearning_per_method.png"]
+
+
+@pytest.mark.slow
 def test_run_all_embedded_default_shows_the_papers_result(tmp_path):
     out = tmp_path / "outputs"
     assert run_all.main(["--out", str(out), "--wandb", "off"]) == 0

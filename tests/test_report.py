@@ -152,3 +152,30 @@ def test_report_from_a_fake_tree_writes_every_table_and_figure(exp):
     assert {"attack_curves/maxent", "robustness_vs_compute", "pareto"} <= shown.keys()
     robust = {row[2] for row in shown["robustness_vs_compute"].table.data}
     assert "distill/undo-maxent-a0.8-s0" in robust
+
+
+def test_a_tree_without_an_oracle_reports_recovered_forget_performance_instead_of_robustness(exp):
+    plant(exp, "pretrain/base", model_summary(4.0, 4.0, role="base"))
+    plant(exp, "unlearn/maxent-lr1", model_summary(4.1, 7.5, role="unlearned", method="maxent", base="pretrain/base"))
+    undo = "distill/undo-maxent-a0.5-s0"
+    plant(
+        exp,
+        undo,
+        model_summary(4.2, 7.4, role="undo", method="maxent", teacher="unlearn/maxent-lr1", alpha=0.5, beta=0.0),
+    )
+    for i, (ref, curve) in enumerate({"unlearn/maxent-lr1": [7.5, 4.5, 4.0], undo: [7.4, 6.0, 5.0]}.items()):
+        plant(exp, f"relearn/r{i}", attack(ref, 1e-3, curve))
+    results = collect(exp)
+    assert results["oracle"] is False
+    entry = next(e for e in results["models"] if e["name"] == undo)
+    assert "robustness" not in entry
+    assert entry["recovered"] == {"0": 0.0, "2": pytest.approx(6.0 - 7.4), "4": pytest.approx(5.0 - 7.4)}
+    table = write(exp, results)["markdown"].read_text()
+    assert "recovered @2" in table and "robust @" not in table
+    assert {p.name for p in draw_all(results, exp.root / "results")} == {"relearning_per_method.png", "pareto.png"}
+    from undo.dashboard import charts
+
+    shown = charts(results)
+    assert "robustness_vs_compute" not in shown
+    curves = shown["attack_curves/maxent"].table
+    assert undo in {row[curves.columns.index("lineKey")] for row in curves.data}  # UNDO's curve is drawn

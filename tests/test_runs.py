@@ -157,7 +157,6 @@ def run_script(*args, cwd=ROOT, env=None):
     "args, message",
     [
         (["--setting", "chess"], "error: unknown setting 'chess'"),
-        (["--setting", "wmdp"], "error: setting 'wmdp' is not implemented yet"),
         (["--scale", "huge"], "error: unknown scale 'huge'"),
     ],
 )

@@ -16,13 +16,15 @@ def charts(results: dict) -> dict:
     import wandb
 
     models, forget, budgets = results["models"], results["forget_metric"], results["budgets"]
+    oracle = results.get("oracle", True)
+    # without an oracle (WMDP) the curves are the whole story, UNDO's students included
+    roles = ("unlearned", "distilled") if oracle else ("unlearned", "distilled", "undo")
     out = {}
     for method in sorted({e["method"] for e in models if e["role"] == "unlearned" and e["method"]}):
         shown = [
             e
             for e in models
-            if e.get("attack")
-            and (e["name"] in (BASE, ORACLE) or (e["method"] == method and e["role"] in ("unlearned", "distilled")))
+            if e.get("attack") and (e["name"] in (BASE, ORACLE) or (e["method"] == method and e["role"] in roles))
         ]
         if not any(e["role"] == "unlearned" for e in shown):
             continue
@@ -34,14 +36,15 @@ def charts(results: dict) -> dict:
             title=f"{method}: {forget} under the strongest relearning attack",
             xname="relearning steps",
         )
-    scored = [e for e in models if (e.get("robustness") or {}).get("headline") is not None and e["compute_pct"]]
-    table = wandb.Table(
-        columns=["compute_pct", "robustness", "model", "role"],
-        data=[[e["compute_pct"], e["robustness"]["headline"], e["name"], e["role"]] for e in scored],
-    )
-    out["robustness_vs_compute"] = wandb.plot.scatter(
-        table, "compute_pct", "robustness", title=f"robustness @ {budgets[1]} attack steps vs compute (% of oracle)"
-    )
+    if oracle:
+        scored = [e for e in models if (e.get("robustness") or {}).get("headline") is not None and e["compute_pct"]]
+        table = wandb.Table(
+            columns=["compute_pct", "robustness", "model", "role"],
+            data=[[e["compute_pct"], e["robustness"]["headline"], e["name"], e["role"]] for e in scored],
+        )
+        out["robustness_vs_compute"] = wandb.plot.scatter(
+            table, "compute_pct", "robustness", title=f"robustness @ {budgets[1]} attack steps vs compute (% of oracle)"
+        )
     attacked = [e for e in models if str(budgets[1]) in e.get("attack", {})]
     table = wandb.Table(
         columns=["retain", "forget_after_attack", "model", "role"],

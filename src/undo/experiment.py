@@ -29,7 +29,7 @@ class Experiment:
         checkpoint_every: int | None = None,
         keep_checkpoint: bool = False,
     ):
-        self.setting = get_setting(setting)
+        self.setting = get_setting(setting).at(scale)
         self.scale = self.setting.scale(scale)
         self.out = Path(out)
         self.root = self.out / self.setting.name / self.scale.name
@@ -79,7 +79,9 @@ class Experiment:
         import torch
         from accelerate import Accelerator
 
-        return Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+        # cpu=True lets processes started by torchrun without GPUs join one data-parallel group (gloo)
+        gpu = torch.cuda.is_available()
+        return Accelerator(cpu=not gpu, mixed_precision="bf16" if gpu else "no")
 
     def scratch_folders(self) -> list[Path]:
         """Where killed processes can leave temporary files: stage and results folders, checkpoints, the cache."""
@@ -120,9 +122,12 @@ class Experiment:
 
     def load_model(self, ref: str):
         """The saved model of a finished run; a damaged one is named with the command that rebuilds it."""
-        from undo.models import load_model
+        from undo.models import load_model, load_start
+        from undo.stages.pretrain import START
 
         folder = self.finished(ref)
+        if (folder / START).is_file():
+            return load_start(read_json(folder / START, f"rerun it: {self.rerun_command(ref)}")["source"])
         return load_model(folder / "model", fix=self.rerun_command(str(folder.relative_to(self.root))))
 
     def finished_runs(self, stage: str) -> list[str]:

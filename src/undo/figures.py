@@ -41,9 +41,13 @@ def _curve(ax, entry: dict | None, label: str, **style) -> None:
 
 
 def relearning_per_method(results: dict, by_name: dict, path: Path) -> Path:
+    """Per method: its selected teacher, its fully distilled student, the oracle and the base under attack; without
+    an oracle (WMDP) also the UNDO students of the method's teacher."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(METHODS), figsize=(4.2 * len(METHODS), 3.6), sharey=True)
-    for ax, method in zip(axes, METHODS, strict=False):
+    methods = [m for m in METHODS if m in results.get("selected", {})] or list(METHODS)
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.6), sharey=True, squeeze=False)
+    axes = axes[0]
+    for ax, method in zip(axes, methods, strict=False):
         unlearned = by_name.get(results.get("selected", {}).get(method))  # the method's selected teacher
         _curve(ax, unlearned, "Unlearn", color="tab:red", marker="s", ms=3)
         _curve(
@@ -56,6 +60,11 @@ def relearning_per_method(results: dict, by_name: dict, path: Path) -> Path:
         )
         _curve(ax, by_name.get(ORACLE), "Data filtering", color="black", marker="*", ms=4)
         _curve(ax, by_name.get(BASE), "Base (no unlearning)", color="tab:gray", ls="--")
+        if not results.get("oracle", True):
+            teacher = results.get("selected", {}).get(method)
+            for e in results["models"]:
+                if e["role"] == "undo" and e["teacher"] == teacher:
+                    _curve(ax, e, f"UNDO alpha {e['alpha']:g}", marker="o", ms=3, alpha=0.8)
         ax.set_title(method)
         ax.set_xlabel("relearning steps")
     axes[0].set_ylabel(f"{results['forget_metric']} (best attack)")
@@ -171,9 +180,10 @@ def draw_all(results: dict, folder: Path) -> list[Path]:
     """Every figure whose data exists; returns the written paths."""
     by_name = {e["name"]: e for e in results["models"]}
     folder.mkdir(parents=True, exist_ok=True)
-    return [
-        relearning_per_method(results, by_name, folder / "relearning_per_method.png"),
-        oracle_matching(results, by_name, folder / "oracle_matching.png"),
-        undo_robustness_compute(results, by_name, folder / "undo_robustness_compute.png"),
-        pareto(results, folder / "pareto.png"),
-    ]
+    paths = [relearning_per_method(results, by_name, folder / "relearning_per_method.png")]
+    if results.get("oracle", True):  # the other two read the oracle
+        paths += [
+            oracle_matching(results, by_name, folder / "oracle_matching.png"),
+            undo_robustness_compute(results, by_name, folder / "undo_robustness_compute.png"),
+        ]
+    return [*paths, pareto(results, folder / "pareto.png")]

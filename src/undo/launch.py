@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -70,7 +71,12 @@ def execute(exp, job: Job, params, wandb: str | None = None) -> dict:
     from undo.tracking import Tracker
 
     config = job_config(exp, job)
-    run = RunDir(exp.run_dir(job.ref), config, exp.checkpoint_every, exp.keep_checkpoint)
+    folder = exp.run_dir(job.ref)
+    main = exp.accelerator.is_main_process
+    if not main:  # another data-parallel process of the same job: its files are scratch, removed at the end
+        folder = folder.with_name(f".{folder.name}.rank{exp.accelerator.process_index}")
+        wandb = "off"
+    run = RunDir(folder, config, exp.checkpoint_every, exp.keep_checkpoint)
     tracker = None
     try:
         tracker = Tracker(
@@ -86,6 +92,9 @@ def execute(exp, job: Job, params, wandb: str | None = None) -> dict:
         tracker.summary({k: v for k, v in summary.items() if isinstance(v, (int, float))})
         tracker.finish()
         run.complete()
+        if not main:
+            shutil.rmtree(folder, ignore_errors=True)
+        exp.accelerator.wait_for_everyone()
         return summary
     except BaseException as err:
         message = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}"
@@ -175,7 +184,14 @@ def launch(
     todo += [job for job, _ in stale]
     wandb = resolve_wandb(wandb)
     sweep_leftovers(*exp.scratch_folders())
-    print(f"{len(todo)} job(s) to run, {skipped} already finished (use --force to rerun)", flush=True)
+    world = exp.accelerator.num_processes
+    if world > 1 and (workers > 1 or cluster is not None):
+        raise UserError(
+            "a data-parallel launch (accelerate launch, torchrun) runs its jobs one at a time: "
+            "drop --workers and --launcher"
+        )
+    together = f", each data parallel over {world} processes" if world > 1 else ""
+    print(f"{len(todo)} job(s) to run, {skipped} already finished (use --force to rerun){together}", flush=True)
     failures = []
     for message, waiting in blocked.items():
         print(f"not run, {len(waiting)} job(s) wait for it: {message}", flush=True)

@@ -107,9 +107,34 @@ def load_model(path: Path | str, fix: str = "save it again"):
         raise UserError(f"the model at {path} is damaged ({type(err).__name__}: {reason}): rerun it: {fix}") from None
 
 
-def save_model(model, tokenizer, path: Path | str) -> None:
+def load_start(source: str):
+    """A pretrained checkpoint a setting starts from: a local `save_pretrained` folder or a hub id (bf16 on a GPU,
+    with the token from tokens/), through the same transformers call."""
+    from transformers import AutoModelForCausalLM
+
+    from undo.credentials import read_token
+    from undo.hub import fetching
+
     _quiet()
-    model.save_pretrained(path)
+    local = Path(source).expanduser()
+    looks_local = source.startswith((".", "/", "~")) or local.exists() or source.count("/") != 1
+    if looks_local and not (local / "config.json").is_file():
+        raise UserError(
+            f"start checkpoint {source} does not exist (no {local / 'config.json'}): give a save_pretrained folder "
+            "or a hub id such as google/gemma-2-2b"
+        )
+    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    if looks_local:
+        return load_model(local, fix=f"restore the start checkpoint {source}")
+    with fetching(f"model {source}"):
+        return AutoModelForCausalLM.from_pretrained(
+            source, attn_implementation="eager", dtype=dtype, token=read_token("hf")
+        )
+
+
+def save_model(model, tokenizer, path: Path | str, state_dict: dict | None = None) -> None:
+    _quiet()
+    model.save_pretrained(path, state_dict=state_dict)
     tokenizer.save_pretrained(path)
 
 

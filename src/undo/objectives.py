@@ -20,10 +20,14 @@ class LanguageModeling(Objective):
 
 def final_hidden(model, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float | None]:
     """The decoder's final (normed) hidden states, the output-head weights and the logit soft-cap: the logits,
-    left uncomputed."""
-    model = extract_model_from_parallel(model)
-    hidden = model.get_decoder()(input_ids=input_ids).last_hidden_state
-    return hidden, model.get_output_embeddings().weight, getattr(model.config, "final_logit_softcapping", None)
+    left uncomputed. The forward goes through the (possibly data-parallel) wrapper, skipping its output head."""
+    out = model(input_ids=input_ids, logits_to_keep=1, output_hidden_states=True)
+    inner = extract_model_from_parallel(model)
+    return (
+        out.hidden_states[-1],
+        inner.get_output_embeddings().weight,
+        getattr(inner.config, "final_logit_softcapping", None),
+    )
 
 
 class Distillation(Objective):

@@ -123,6 +123,7 @@ class StageParams(Schema):
     seed: Seed = 0
     batch_size: Count
     eval_every: EvalEvery = 0
+    eval_at: tuple[Count, ...] = ()  # further steps to evaluate at (e.g. the paper's attack budgets)
 
     @field_validator("mix", check_fields=False)
     @classmethod

@@ -121,8 +121,14 @@ def collect(exp) -> dict:
             entries.append(entry)
     by_name = {e["name"]: e for e in entries}
     budgets = list(exp.scale.attack_budgets)
+    has_oracle = ORACLE in by_name
     for entry in entries:
         if "attack" not in entry:
+            continue
+        if not has_oracle:  # no data-filtered model to score against: how much forget performance came back
+            start = entry["attack"].get("0", {}).get("forget")
+            if start is not None:
+                entry["recovered"] = {step: point["forget"] - start for step, point in entry["attack"].items()}
             continue
         try:
             reference = by_name.get(resolve(exp, reference_unlearned(entry)))
@@ -156,6 +162,7 @@ def collect(exp) -> dict:
         "forget_metric": forget,
         "metrics": {name: metric.describe() for name, metric in setting.metrics.items()},
         "budgets": budgets,
+        "oracle": has_oracle,
         "selected": selected,
         "models": entries,
     }
@@ -177,21 +184,27 @@ def _row(cells: list) -> str:
 def markdown(results: dict) -> str:
     budgets = results["budgets"]
     retain, forget = results["retain_metric"], results["forget_metric"]
+    oracle = results.get("oracle", True)
+    score, key = ("robust", "robustness") if oracle else ("recovered", "recovered")
     head = [
         "model", "role", "method", "alpha", "steps", retain, forget,
-        *(f"{forget} @{b}" for b in budgets), *(f"robust @{b}" for b in budgets[1:]), "compute %",
+        *(f"{forget} @{b}" for b in budgets), *(f"{score} @{b}" for b in budgets[1:]), "compute %",
     ]  # fmt: skip
+    explain = (
+        "robustness = (F - F_unlearned) / (F_oracle - F_unlearned). Compute = FLOPs as % of the oracle's pretraining."
+        if oracle
+        else f"recovered = {forget} after the attack minus before it (no data-filtered oracle in this setting)."
+    )
     lines = [
         f"# Results: {results['setting']} / {results['scale']}",
         "",
-        "Forget metric after the strongest relearning attack (best learning rate per step budget); robustness"
-        " = (F - F_unlearned) / (F_oracle - F_unlearned). Compute = FLOPs as % of the oracle's pretraining.",
+        f"Forget metric after the strongest relearning attack (best learning rate per step budget); {explain}",
         "",
         _row(head),
         _row(["---"] * len(head)),
     ]
     for e in results["models"]:
-        robust = e.get("robustness", {}).get("per_budget", {})
+        robust = e.get("robustness", {}).get("per_budget", {}) if oracle else e.get(key, {})
         lines.append(_row([
             e["name"], e["role"], e["method"] or "", "" if e["alpha"] is None else _fmt(e["alpha"], 2), e["steps"],
             _fmt(e["metrics"]["retain"]), _fmt(e["metrics"]["forget"]),

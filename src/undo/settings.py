@@ -31,6 +31,11 @@ class Scale:
     eval_items: int | None = None  # generated evaluation problems per operation and format (None: the paper's)
     attack_budgets: tuple[int, ...] = (0, 40, 500)  # relearning steps reported; the second is the headline
     checkpoint_every: int = 0  # save the training state every N steps so a killed run resumes (0: never)
+    # Where a scale differs from its setting: its own retain data, tasks and retain and forget metrics.
+    retain_data: str | dict[str, float] | None = None
+    tasks: tuple[Task, ...] = ()
+    retain: Metric | None = None
+    forget: Metric | None = None
 
 
 @dataclass(frozen=True)
@@ -39,12 +44,20 @@ class Setting:
     retain and forget metrics that every later stage (selection, stop rules, attacks, report) reads."""
 
     name: str
-    retain_data: str  # domain trained on to keep the capability (unlearning's retain stream)
-    forget_data: str  # domain of the capability to remove (unlearning's forget stream, the relearning attack)
+    retain_data: str | dict[str, float]  # domain(s) trained on to keep the capability (unlearning's retain stream)
+    forget_data: str | dict[str, float]  # domain(s) of the capability to remove (unlearning, the relearning attack)
     tasks: tuple[Task, ...]
     retain: Metric
     forget: Metric
     scales: dict[str, Scale] = field(default_factory=dict)
+
+    @property
+    def retain_mix(self) -> dict[str, float]:
+        return _as_mix(self.retain_data)
+
+    @property
+    def forget_mix(self) -> dict[str, float]:
+        return _as_mix(self.forget_data)
 
     @property
     def metrics(self) -> dict[str, Metric]:
@@ -61,6 +74,27 @@ class Setting:
         if name not in self.scales:
             raise UserError(f"unknown scale {name!r} for setting {self.name!r}: choose one of {sorted(self.scales)}")
         return self.scales[name]
+
+    def at(self, scale: str) -> Setting:
+        """The setting at one scale: with that scale's retain data, tasks and metrics where it has its own."""
+        own = self.scale(scale)
+        return replace(
+            self,
+            retain_data=own.retain_data or self.retain_data,
+            tasks=own.tasks or self.tasks,
+            retain=own.retain or self.retain,
+            forget=own.forget or self.forget,
+        )
+
+
+def _as_mix(data: str | dict[str, float]) -> dict[str, float]:
+    return {data: 1.0} if isinstance(data, str) else dict(data)
+
+
+def smoke(embedded: Scale, **fewer) -> Scale:
+    """The embedded scale on a micro model with small evaluations: with the embedded grids cut to a few steps
+    (undo.cli.smoke), every stage's wiring is checked in seconds."""
+    return replace(embedded, name="smoke", model="micro", eval_blocks=8, attack_budgets=(0, 2, 4), **fewer)
 
 
 def mean_accuracy(name: str, ops: tuple[str, ...]) -> Metric:
@@ -95,8 +129,7 @@ LANGUAGE = Setting(
     forget=ce_metric("ko"),
     scales={
         "embedded": EMBEDDED_LANGUAGE,
-        # The embedded grids cut to a few steps of a micro model: checks the wiring of every stage in seconds.
-        "smoke": replace(EMBEDDED_LANGUAGE, name="smoke", model="micro", eval_blocks=8, attack_budgets=(0, 2, 4)),
+        "smoke": smoke(EMBEDDED_LANGUAGE),
         "paper": Scale(
             name="paper",
             checkpoint_every=100,
@@ -144,9 +177,7 @@ ARITHMETIC = Setting(
     forget=mean_accuracy("muldiv_acc", MUL_DIV),
     scales={
         "embedded": EMBEDDED_ARITHMETIC,
-        "smoke": replace(
-            EMBEDDED_ARITHMETIC, name="smoke", model="micro", eval_blocks=8, eval_items=8, attack_budgets=(0, 2, 4)
-        ),
+        "smoke": smoke(EMBEDDED_ARITHMETIC, eval_items=8),
         # The public arithmetic scripts: the 0.3B model, 256-token sequences, Gemma-2's tokenizer (digits split).
         "paper": Scale(
             name="paper",
@@ -165,13 +196,91 @@ ARITHMETIC = Setting(
     },
 )
 
-SETTINGS = {"language": LANGUAGE, "arithmetic": ARITHMETIC}
-PLANNED = ("wmdp",)
+# WMDP's stand-in: the shipped quiz facts, one category forgotten, the others kept (see undo.data.quiz).
+QUIZ_FORGET = ("element_symbols",)
+QUIZ_RETAIN = (
+    "capitals_africa", "capitals_americas", "capitals_asia", "capitals_europe", "collective_nouns", "poem_authors",
+    "us_state_capitals",
+)  # fmt: skip
+EMBEDDED_WMDP = Scale(
+    name="embedded",
+    model="tiny",
+    tokenizer="embedded",
+    seq_len=128,
+    corpora={
+        "en": LIBREOFFICE_HELP["en"],
+        "forget": {"kind": "quiz", "categories": list(QUIZ_FORGET), "passes": 40},
+        "retain": {"kind": "quiz", "categories": list(QUIZ_RETAIN), "passes": 40},
+    },
+    eval_blocks=64,
+    attack_budgets=(0, 10, 30),
+)
+# Paper scale: question-answer pairs written from the WMDP corpora by scripts/make_qa.py (local JSONL; the bio
+# forget corpus is gated), WikiText-2 for retain, and the distillation mix's web, encyclopedia and instruction text.
+WMDP_QA = "data/wmdp"
+WMDP_PAPER_CORPORA = {
+    "forget": {
+        "kind": "qa",
+        "data_files": [f"{WMDP_QA}/bio_forget_qa.jsonl", f"{WMDP_QA}/cyber_forget_qa.jsonl"],
+        "validation_docs": 200,
+    },
+    "retain": {
+        "kind": "qa",
+        "data_files": [f"{WMDP_QA}/bio_retain_qa.jsonl", f"{WMDP_QA}/cyber_retain_qa.jsonl"],
+        "validation_docs": 200,
+    },
+    "wikitext": {"kind": "hub", "path": "Salesforce/wikitext", "name": "wikitext-2-raw-v1", "validation_docs": 500},
+    "web": {**FINEWEB_EDU, "validation_docs": 500, "train_tokens": 400_000_000},
+    "wikipedia": {
+        "kind": "hub",
+        "path": "wikimedia/wikipedia",
+        "name": "20231101.en",
+        "validation_docs": 500,
+        "train_tokens": 400_000_000,
+    },
+    "instruct": {"kind": "hub", "path": "tatsu-lab/alpaca", "validation_docs": 200},
+}
+
+WMDP = Setting(
+    name="wmdp",
+    retain_data="retain",
+    forget_data="forget",
+    tasks=(
+        make_task("multiple_choice", metric="forget_acc", quiz=QUIZ_FORGET),
+        make_task("multiple_choice", metric="retain_acc", quiz=QUIZ_RETAIN),
+        make_task("ce", domain="en"),
+    ),
+    retain=Metric("retain_acc", higher_is_better=True),
+    forget=Metric("forget_acc", higher_is_better=True),
+    scales={
+        "embedded": EMBEDDED_WMDP,
+        "smoke": smoke(EMBEDDED_WMDP),
+        # google/gemma-2-2b, scored as in the paper: WMDP-bio and -cyber 0-shot, MMLU 5-shot on a 40% subsample.
+        "paper": Scale(
+            name="paper",
+            checkpoint_every=100,
+            model="gemma-2-2b",
+            tokenizer="google/gemma-2-2b",
+            seq_len=1024,
+            corpora=WMDP_PAPER_CORPORA,
+            retain_data={"retain": 0.5, "wikitext": 0.5},  # unlearning keeps the retain QA and WikiText-2
+            eval_batch_size=8,
+            attack_budgets=(0, 10, 25, 50, 150, 500),
+            tasks=(
+                make_task("multiple_choice", metric="wmdp_bio", task="wmdp_bio"),
+                make_task("multiple_choice", metric="wmdp_cyber", task="wmdp_cyber"),
+                make_task("multiple_choice", metric="mmlu", task="mmlu", num_fewshot=5, limit=0.4),
+            ),
+            retain=Metric("retain_acc", higher_is_better=True, mean_of=("mmlu",)),
+            forget=Metric("forget_acc", higher_is_better=True, mean_of=("wmdp_bio", "wmdp_cyber")),
+        ),
+    },
+)
+
+SETTINGS = {"language": LANGUAGE, "arithmetic": ARITHMETIC, "wmdp": WMDP}
 
 
 def get_setting(name: str) -> Setting:
     if name in SETTINGS:
         return SETTINGS[name]
-    if name in PLANNED:
-        raise UserError(f"setting {name!r} is not implemented yet: available settings are {sorted(SETTINGS)}")
     raise UserError(f"unknown setting {name!r}: choose one of {sorted(SETTINGS)}")

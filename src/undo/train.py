@@ -117,14 +117,16 @@ def train(
     tracker=None,
     evaluate: Callable[[nn.Module], dict] | None = None,
     eval_every: int = 0,
+    eval_at: tuple[int, ...] = (),
     stop: Callable[[dict], bool] | None = None,
     checkpoint: Checkpoint | None = None,
     log_every: int = 10,
     desc: str = "train",
 ) -> TrainResult:
-    """Train `model` in place for up to `optim.steps` steps; evaluates at step 0, every `eval_every` steps and
-    at the end, and stops early once `stop(eval metrics)` is true. With a checkpoint, the whole training state
-    is saved when due and a saved state is resumed (the streams must have `state_dict`/`load_state_dict`)."""
+    """Train `model` in place for up to `optim.steps` steps; evaluates at step 0, every `eval_every` steps, at the
+    steps in `eval_at` and at the end, and stops early once `stop(eval metrics)` is true. With a checkpoint, the
+    whole training state is saved when due and a saved state is resumed (the streams must have
+    `state_dict`/`load_state_dict`)."""
     missing = [name for name in objective.streams if name not in streams]
     if missing:
         raise UserError(
@@ -256,7 +258,7 @@ def train(
             bar.update(1)
             if step % log_every == 0 or step == optim.steps:
                 log_window(step)
-            if (eval_every and step % eval_every == 0) or step == optim.steps:
+            if (eval_every and step % eval_every == 0) or step in eval_at or step == optim.steps:
                 result.stop_rule_met = run_eval(step)
             if checkpoint is not None and checkpoint.due(step) and step < optim.steps and not result.stop_rule_met:
                 save_state(step)
@@ -280,6 +282,8 @@ def _accumulate_grads(model, objective: Objective, micro: list[dict], accelerato
         with nullcontext() if sync else accelerator.no_sync(model), accelerator.autocast():
             loss, step_logs = objective(model, batch)
         accelerator.backward(loss / len(micro))
+        if accelerator.num_processes > 1:  # the loss of the global batch, as one process would report it
+            loss = accelerator.reduce(loss.detach(), reduction="mean")
         total += loss.item() / len(micro)
         for key, value in step_logs.items():
             logs[key] = logs.get(key, 0.0) + float(value) / len(micro)

@@ -9,12 +9,19 @@ A corpus source is a small JSON-able dict, so it can be recorded in a run's conf
 - ``{"kind": "arithmetic", "ops": ["add", "sub"], "equations": 20000, "word_problems": 10000}``: generated
   problems (see undo.data.arithmetic) as `QA` documents, trained with loss on the answer only; the validation
   split is the evaluation items (held-out templates).
+- ``{"kind": "quiz", "categories": ["element_symbols"], "passes": 20}``: the shipped four-choice fact questions
+  (undo.data.quiz) as QA documents, `passes` differently shuffled copies in training, one in validation.
+- ``{"kind": "qa", "data_files": ["forget_qa.jsonl"], "validation_docs": 200}``: local JSONL of {"question",
+  "answer"} (what scripts/make_qa.py writes); the leading `validation_docs` pairs form the validation split.
+
+Question-answer documents follow the paper's format, question + "\nAnswer: " + answer, with loss on the answer.
 
 A document is a string (every token is a target) or a `QA` (only the answer's tokens are).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import lzma
 from collections.abc import Iterator
@@ -27,6 +34,7 @@ from undo.errors import UserError
 from undo.hub import fetching
 
 SPLITS = ("train", "validation")
+KINDS = ("embedded", "hub", "arithmetic", "quiz", "qa")
 
 
 def corpus_name(source: dict) -> str:
@@ -35,14 +43,20 @@ def corpus_name(source: dict) -> str:
         return source["name"]
     if source["kind"] == "arithmetic":
         return "arithmetic-" + "-".join(source["ops"])
+    if source["kind"] == "quiz":
+        return "quiz-" + "-".join(source["categories"])
     label = source.get("name") or Path(str(source.get("data_files", ["local"])[0])).stem
-    return f"{Path(source['path']).name}-{label}".replace("/", "_")
+    return f"{Path(source.get('path', source['kind'])).name}-{label}".replace("/", "_")
 
 
 def source_fingerprint(source: dict) -> dict:
     """What identifies a corpus's content for cache keys: the source, plus the generator's version if any."""
     if source.get("kind") == "arithmetic":
         return {**source, "generator": arithmetic.fingerprint()}
+    if source.get("kind") == "quiz":
+        from undo.data.quiz import fingerprint
+
+        return {**source, "items": fingerprint()}
     return source
 
 
@@ -57,7 +71,11 @@ def iter_documents(source: dict, split: str) -> Iterator[str | QA]:
         return _hub_documents(source, split)
     if kind == "arithmetic":
         return _arithmetic_documents(source, split)
-    raise UserError(f"unknown corpus kind {kind!r} in {source}: use 'embedded', 'hub' or 'arithmetic'")
+    if kind == "quiz":
+        return _quiz_documents(source, split)
+    if kind == "qa":
+        return _qa_documents(source, split)
+    raise UserError(f"unknown corpus kind {kind!r} in {source}: use one of {sorted(KINDS)}")
 
 
 def _arithmetic_documents(source: dict, split: str) -> Iterator[QA]:
@@ -66,6 +84,45 @@ def _arithmetic_documents(source: dict, split: str) -> Iterator[QA]:
     else:
         items = arithmetic.evaluation_items(source["ops"])
     return (item.qa for item in items)
+
+
+def question_answer(question: str, answer: str) -> QA:
+    """The paper's QA text: the answer, after one space, is the only target (a multiple-choice scorer reads the
+    same prompt and the choice after a space)."""
+    return QA(f"{question}\nAnswer:", f" {answer}")
+
+
+def _quiz_documents(source: dict, split: str) -> Iterator[QA]:
+    from undo.data.quiz import load_quiz
+
+    items = [i for i in load_quiz() if i.category in source["categories"]]
+    if not items:
+        raise UserError(f"no quiz items in categories {source['categories']}: see undo.data.quiz.categories()")
+    for rep in range(source.get("passes", 1) if split == "train" else 1):
+        order = sorted(items, key=lambda i: hashlib.sha256(f"{rep}:{i.question}".encode()).digest())
+        yield from (question_answer(i.question, i.answer) for i in order)
+
+
+def _qa_documents(source: dict, split: str) -> Iterator[QA]:
+    n_validation = source.get("validation_docs", 0)
+    index = 0
+    for path in source["data_files"]:
+        if not Path(path).is_file():
+            raise UserError(f"question-answer file {path} does not exist: write it with scripts/make_qa.py")
+        with open(path, encoding="utf-8") as lines:
+            for lineno, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                row = _parse_row(line, path, lineno)
+                missing = [f for f in ("question", "answer") if not isinstance(row.get(f), str)]
+                if missing:
+                    raise UserError(
+                        f"{path}, line {lineno}: no string {missing[0]!r} field; every line needs "
+                        '{"question": ..., "answer": ...}'
+                    )
+                if (index < n_validation) == (split == "validation"):
+                    yield question_answer(row["question"], row["answer"])
+                index += 1
 
 
 def embedded_path(name: str) -> Path:
@@ -84,12 +141,19 @@ def _embedded_documents(name: str, split: str) -> Iterator[str]:
 
 
 def _parse_line(line: str, path: Path | str, lineno: int) -> dict:
+    row = _parse_row(line, path, lineno)
+    if not isinstance(row.get("text"), str):
+        raise UserError(f"{path}, line {lineno}: expected an object with a string 'text' field")
+    return row
+
+
+def _parse_row(line: str, path: Path | str, lineno: int) -> dict:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as err:
         raise UserError(f"{path}, line {lineno}: not valid JSON ({err.msg}); fix or delete that line") from None
-    if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-        raise UserError(f"{path}, line {lineno}: expected an object with a string 'text' field")
+    if not isinstance(row, dict):
+        raise UserError(f"{path}, line {lineno}: expected a JSON object")
     return row
 
 

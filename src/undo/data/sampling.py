@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from undo.data.blocks import TokenBlocks
+from undo.errors import UserError
 
 
 def to_batch(blocks: TokenBlocks, index: np.ndarray) -> dict[str, torch.Tensor]:
@@ -100,3 +101,30 @@ class Mixture:
         self.rng.bit_generator.state = state["rng"]
         for name, sampler in self.samplers.items():
             sampler.load_state_dict(state["samplers"][name])
+
+
+class Shard:
+    """One process's rows of a stream's global batches (rows rank, rank + world, ...): data-parallel processes
+    together train on exactly the batches one process would, so results do not depend on the process count."""
+
+    def __init__(self, stream: Mixture, rank: int, world: int):
+        if stream.batch_size % world:
+            raise UserError(
+                f"batch size {stream.batch_size} does not split over {world} processes: use a multiple of {world}"
+            )
+        self.stream, self.rank, self.world = stream, rank, world
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        return self
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        return {key: rows[self.rank :: self.world] for key, rows in next(self.stream).items()}
+
+    def epochs(self) -> dict[str, float]:
+        return self.stream.epochs()
+
+    def state_dict(self) -> dict:
+        return self.stream.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stream.load_state_dict(state)

@@ -1,6 +1,7 @@
 """Evaluation tasks: each turns a model into named metrics, registered by kind and declared by the settings.
 
-Kinds: "ce" (validation cross-entropy on packed blocks), "arithmetic" (accuracy of greedy answers);
+Kinds: "ce" (validation cross-entropy on packed blocks), "arithmetic" (accuracy of greedy answers),
+"multiple_choice" (lm-evaluation-harness accuracy);
 a setting's aggregate metrics (e.g. the mean accuracy over + and -) are computed from its tasks' metrics.
 """
 
@@ -27,8 +28,9 @@ class Task:
 def make_task(kind: str, **args) -> Task:
     from undo.evaluate.arithmetic import ArithmeticAccuracy
     from undo.evaluate.ce import DomainCE
+    from undo.evaluate.multiple_choice import MultipleChoice
 
-    kinds = {"ce": DomainCE, "arithmetic": ArithmeticAccuracy}
+    kinds = {"ce": DomainCE, "arithmetic": ArithmeticAccuracy, "multiple_choice": MultipleChoice}
     if kind not in kinds:
         raise UserError(f"unknown evaluation task {kind!r}: choose one of {sorted(kinds)}")
     return kinds[kind](**args)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from undo.data.sampling import Mixture
+from undo.data.sampling import Mixture, Shard
 from undo.evaluate import evaluate
 from undo.models import count_parameters
 from undo.params import Optim, StageParams
 from undo.train import TrainResult, train
 
 
-def mixture(exp, weights: dict[str, float], batch_size: int, seed: int) -> Mixture:
-    return Mixture({d: exp.blocks(d, "train") for d in weights}, weights, batch_size, seed)
+def mixture(exp, weights: dict[str, float], batch_size: int, seed: int) -> Mixture | Shard:
+    """Batches of `batch_size` rows in all; each data-parallel process draws its share of them."""
+    stream = Mixture({d: exp.blocks(d, "train") for d in weights}, weights, batch_size, seed)
+    accelerator = exp.accelerator
+    return (
+        stream
+        if accelerator.num_processes == 1
+        else Shard(stream, accelerator.process_index, accelerator.num_processes)
+    )
 
 
 def evaluator(exp, metrics: list[str] | None = None):
@@ -41,6 +48,7 @@ def fit(
         tracker=tracker,
         evaluate=evaluate or evaluator(exp),
         eval_every=params.eval_every,
+        eval_at=params.eval_at,
         stop=stop,
         checkpoint=rundir.checkpoint,
         desc=f"{rundir.final.parent.name}/{rundir.final.name}",
@@ -68,6 +76,8 @@ def summarize(result: TrainResult, model, metrics: dict | None = None, **extra) 
 def save(exp, rundir, model) -> None:
     from undo.models import save_model
 
-    model = exp.accelerator.unwrap_model(model)
-    if exp.accelerator.is_main_process:
-        save_model(model, exp.tokenizer, rundir.path / "model")
+    accelerator = exp.accelerator
+    # gathered from every process when the model is sharded (FSDP)
+    state = accelerator.get_state_dict(model) if accelerator.num_processes > 1 else None
+    if accelerator.is_main_process:
+        save_model(accelerator.unwrap_model(model), exp.tokenizer, rundir.path / "model", state)

@@ -36,7 +36,7 @@ def run(exp, rundir, tracker, params: Params) -> dict:
     target = resolve(exp, params.model)
     model = exp.load_model(target)
     rundir.record_inputs(exp, model=target)
-    data = mixture(exp, params.mix or {setting.forget_data: 1.0}, params.batch_size, params.seed)
+    data = mixture(exp, params.mix or setting.forget_mix, params.batch_size, params.seed)
     # The attack's curve needs the forget metric only, often; the retain metric is measured once at the end.
     result = fit(
         exp,

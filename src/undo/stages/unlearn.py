@@ -55,8 +55,8 @@ def run(exp, rundir, tracker, params: Params) -> dict:
     objective = make_objective(params.method, model, params.args, params.seed, repnoise)
     setting = exp.setting
     streams = {
-        "forget": mixture(exp, {setting.forget_data: 1.0}, params.batch_size, params.seed),
-        "retain": mixture(exp, {setting.retain_data: 1.0}, params.batch_size, params.seed + 1),
+        "forget": mixture(exp, setting.forget_mix, params.batch_size, params.seed),
+        "retain": mixture(exp, setting.retain_mix, params.batch_size, params.seed + 1),
     }
     result = fit(exp, rundir, tracker, model, objective, streams, params)
     save(exp, rundir, model)

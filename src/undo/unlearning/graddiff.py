@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 from undo import losses
-from undo.train import Objective
+from undo.unlearning.joint import Unlearning
 
 
-class GradDiff(Objective):
+class GradDiff(Unlearning):
     """L = -forget_weight * CE(forget) + retain_weight * CE(retain).
 
     The paper's language/arithmetic form is (1, lambda); the WMDP form is the convex (1 - a, a)."""
-
-    streams = ("forget", "retain")
 
     def __init__(self, model, seed: int = 0, forget_weight: float = 1.0, retain_weight: float = 1.0):
         self.forget_weight = forget_weight
         self.retain_weight = retain_weight
 
-    def __call__(self, model, batch):
+    def loss(self, out, batch):
         forget, retain = batch["forget"], batch["retain"]
-        forget_ce = losses.cross_entropy(
-            model(input_ids=forget["input_ids"]).logits, forget["input_ids"], forget["loss_mask"]
-        )
-        retain_ce = losses.cross_entropy(
-            model(input_ids=retain["input_ids"]).logits, retain["input_ids"], retain["loss_mask"]
-        )
+        forget_ce = losses.cross_entropy(out.logits("forget"), forget["input_ids"], forget["loss_mask"])
+        retain_ce = losses.cross_entropy(out.logits("retain"), retain["input_ids"], retain["loss_mask"])
         loss = -self.forget_weight * forget_ce + self.retain_weight * retain_ce
         return loss, {"forget_ce": forget_ce.item(), "retain_ce": retain_ce.item()}

@@ -8,16 +8,14 @@ import torch
 
 from undo import losses
 from undo.errors import UserError
-from undo.train import Objective
+from undo.unlearning.joint import Unlearning
 
 
-class MaxEnt(Objective):
+class MaxEnt(Unlearning):
     """L = forget_weight * KL(U || p) on forget tokens + retain_weight * retain term.
 
     retain="ce": CE on retain text (language, arithmetic); retain="kl": KL(p_frozen || p) against a frozen
     copy of the starting model (the WMDP form)."""
-
-    streams = ("forget", "retain")
 
     def __init__(
         self, model, seed: int = 0, forget_weight: float = 1.0, retain_weight: float = 1.0, retain: str = "ce"
@@ -31,10 +29,10 @@ class MaxEnt(Objective):
             self.frozen = copy.deepcopy(model)
             self.frozen_streams = ("retain",)
 
-    def __call__(self, model, batch):
+    def loss(self, out, batch):
         forget, retain = batch["forget"], batch["retain"]
-        forget_kl = losses.kl_uniform(model(input_ids=forget["input_ids"]).logits, forget["loss_mask"])
-        logits = model(input_ids=retain["input_ids"]).logits
+        forget_kl = losses.kl_uniform(out.logits("forget"), forget["loss_mask"])
+        logits = out.logits("retain")
         if self.retain == "ce":
             retain_loss = losses.cross_entropy(logits, retain["input_ids"], retain["loss_mask"])
         else:

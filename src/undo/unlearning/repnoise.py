@@ -8,13 +8,15 @@ from accelerate.utils import extract_model_from_parallel
 
 from undo import losses
 from undo.train import Objective
+from undo.unlearning.joint import joint_forward
 from undo.unlearning.rmu import decoder_layers
 
 
 class WithRepNoise(Objective):
     """L = base loss + beta * MMD(forget MLP activations, N(0, I)) - alpha * log(logit-lens forget CE + 1).
 
-    The MLP hooks are registered once, at construction, and removed by `close`."""
+    The base method and these terms read one joint forward (with hidden states and every MLP's output hooked);
+    the MLP hooks are registered once, at construction, and removed by `close`."""
 
     streams = ("forget", "retain")
 
@@ -26,6 +28,8 @@ class WithRepNoise(Objective):
         self._activations: list[torch.Tensor] = []
         self._capturing = False
         self._handles = [layer.mlp.register_forward_hook(self._hook) for layer in decoder_layers(model)]
+        options = {k: v for k, v in base.forward_options.items() if k != "logits_to_keep"}  # the lens reads logits
+        self.forward_options = {**options, "output_hidden_states": True}
 
     def _hook(self, module, inputs, output):
         if self._capturing:
@@ -35,15 +39,16 @@ class WithRepNoise(Objective):
         return self.base.trainable(model)
 
     def __call__(self, model, batch):
-        loss, logs = self.base(model, batch)
-        forget = batch["forget"]
         self._activations = []
         self._capturing = True
         try:
-            out = model(input_ids=forget["input_ids"], output_hidden_states=True)
+            out = joint_forward(model, batch, self.streams, **self.forward_options)
         finally:
             self._capturing = False
-        mmd = torch.stack([self._mmd_to_noise(a, forget["loss_mask"]) for a in self._activations]).mean()
+        loss, logs = self.base.loss(out, batch)
+        forget = batch["forget"]
+        activations = [out.split(a)["forget"] for a in self._activations]
+        mmd = torch.stack([self._mmd_to_noise(a, forget["loss_mask"]) for a in activations]).mean()
         lens_ce = self._logit_lens_ce(model, out, forget)
         loss = loss + self.beta * mmd - self.alpha * torch.log(lens_ce + 1)
         return loss, {**logs, "mmd": mmd.item(), "lens_ce": lens_ce.item()}
@@ -56,16 +61,17 @@ class WithRepNoise(Objective):
         return losses.gaussian_mmd(rows, noise)
 
     def _logit_lens_ce(self, model, out, forget) -> torch.Tensor:
-        """Mean forget CE of every layer's residual stream read through the final norm and output layer."""
+        """Mean forget CE of every layer's residual stream read through the final norm and output layer (their
+        weights, not another forward of the wrapped model)."""
         inner = extract_model_from_parallel(model)
         cap = inner.config.final_logit_softcapping
         per_layer = []
-        for hidden in out.hidden_states[1:-1]:
+        for hidden in out.hidden_states("forget")[1:-1]:
             logits = inner.lm_head(inner.get_decoder().norm(hidden))
             if cap:
                 logits = cap * torch.tanh(logits / cap)
             per_layer.append(losses.cross_entropy(logits, forget["input_ids"], forget["loss_mask"]))
-        per_layer.append(losses.cross_entropy(out.logits, forget["input_ids"], forget["loss_mask"]))
+        per_layer.append(losses.cross_entropy(out.logits("forget"), forget["input_ids"], forget["loss_mask"]))
         return torch.stack(per_layer).mean()
 
     def close(self):

@@ -8,13 +8,13 @@ gradient) are trained.
 from __future__ import annotations
 
 import copy
+from typing import ClassVar
 
 import torch
-from accelerate.utils import extract_model_from_parallel
 
 from undo import losses
 from undo.errors import UserError
-from undo.train import Objective
+from undo.unlearning.joint import Unlearning
 
 
 def decoder_layers(model):
@@ -35,10 +35,11 @@ class LayerOutput:
         self._handle.remove()
 
 
-class RMU(Objective):
-    """L = MSE(h_l(forget), c * u) + retain_weight * MSE(h_l(retain), h_l^frozen(retain))."""
+class RMU(Unlearning):
+    """L = forget_weight * MSE(h_l(forget), c * u) + retain_weight * MSE(h_l(retain), h_l^frozen(retain)) (the WMDP
+    grids make the two weights convex)."""
 
-    streams = ("forget", "retain")
+    forward_options: ClassVar[dict] = {"logits_to_keep": 1}  # the loss reads a hooked layer; the output head is skipped
 
     def __init__(
         self,
@@ -48,6 +49,7 @@ class RMU(Objective):
         trainable_layers: list[int] | None = None,
         steering_coef: float = 6.5,
         retain_weight: float = 1.0,
+        forget_weight: float = 1.0,
     ):
         n_layers = len(decoder_layers(model))
         trainable_layers = list(trainable_layers if trainable_layers is not None else [layer])
@@ -59,6 +61,7 @@ class RMU(Objective):
         self.layer = layer
         self.trainable_layers = trainable_layers
         self.retain_weight = retain_weight
+        self.forget_weight = forget_weight
         generator = torch.Generator().manual_seed(seed)
         direction = torch.rand(model.config.hidden_size, generator=generator)
         self.target = steering_coef * direction / direction.norm()
@@ -71,22 +74,17 @@ class RMU(Objective):
     def trainable(self, model) -> list[torch.nn.Parameter]:
         return [decoder_layers(model)[i].mlp.down_proj.weight for i in self.trainable_layers]
 
-    def _hidden(self, model, capture: LayerOutput, input_ids):
-        """Run the decoder stack only (no output layer) and return the captured layer output."""
-        extract_model_from_parallel(model).get_decoder()(input_ids=input_ids)
-        return capture.value
-
-    def __call__(self, model, batch):
+    def loss(self, out, batch):
         forget, retain = batch["forget"], batch["retain"]
-        hidden = self._hidden(model, self._capture, forget["input_ids"])
-        forget_loss = losses.masked_mse(hidden, self.target.to(hidden.device).expand_as(hidden), forget["loss_mask"])
+        hidden = out.split(self._capture.value)
+        target = self.target.to(hidden["forget"].device).expand_as(hidden["forget"])
+        forget_loss = losses.masked_mse(hidden["forget"], target, forget["loss_mask"])
         logs = {"forget_mse": forget_loss.item()}
-        loss = forget_loss
+        loss = self.forget_weight * forget_loss
         if self.retain_weight > 0:
-            hidden = self._hidden(model, self._capture, retain["input_ids"])
             with torch.no_grad():
-                reference = self._hidden(self.frozen, self._frozen_capture, retain["input_ids"])
-            retain_loss = losses.masked_mse(hidden, reference, retain["loss_mask"])
+                self.frozen.get_decoder()(input_ids=retain["input_ids"])  # the frozen copy is never wrapped
+            retain_loss = losses.masked_mse(hidden["retain"], self._frozen_capture.value, retain["loss_mask"])
             loss = loss + self.retain_weight * retain_loss
             logs["retain_mse"] = retain_loss.item()
         return loss, logs
