@@ -15,7 +15,7 @@ Grids = dict[tuple[str, str], list]
 
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--setting", default="language", help="language (default) or arithmetic; wmdp is planned")
+    p.add_argument("--setting", default="language", help="language (default), arithmetic or wmdp")
     p.add_argument("--scale", default="embedded", help=f"one of {SCALES}: embedded = CPU-sized with shipped data")
     p.add_argument("--out", default="outputs", help="root of the output tree (default: outputs)")
     p.add_argument("--force", action="store_true", help="rerun every job, finished or not")
