@@ -91,7 +91,7 @@ def build_like(model, seed: int):
     return type(model)(copy.deepcopy(model.config))
 
 
-def load_model(path: Path | str, fix: str = "save it again"):
+def load_model(path: Path | str, fix: str = "save it again", dtype=torch.float32):
     """A saved model; a missing or damaged one is a UserError naming the folder and `fix` (the command that
     rebuilds it)."""
     from transformers import AutoModelForCausalLM
@@ -101,15 +101,15 @@ def load_model(path: Path | str, fix: str = "save it again"):
     if not (path / "config.json").is_file():
         raise UserError(f"the model at {path} is missing or incomplete (no config.json): rerun it: {fix}")
     try:
-        return AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", dtype=torch.float32)
+        return AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", dtype=dtype)
     except Exception as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise UserError(f"the model at {path} is damaged ({type(err).__name__}: {reason}): rerun it: {fix}") from None
 
 
 def load_start(source: str):
-    """A pretrained checkpoint a setting starts from: a local `save_pretrained` folder or a hub id (bf16 on a GPU,
-    with the token from tokens/), through the same transformers call."""
+    """A pretrained checkpoint a setting starts from: a local `save_pretrained` folder or a hub id (with the token
+    from tokens/), both through `from_pretrained` in bf16 on a GPU, fp32 on the CPU."""
     from transformers import AutoModelForCausalLM
 
     from undo.credentials import read_token
@@ -125,7 +125,7 @@ def load_start(source: str):
         )
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     if looks_local:
-        return load_model(local, fix=f"restore the start checkpoint {source}")
+        return load_model(local, fix=f"restore the start checkpoint {source}", dtype=dtype)
     with fetching(f"model {source}"):
         return AutoModelForCausalLM.from_pretrained(
             source, attn_implementation="eager", dtype=dtype, token=read_token("hf")

@@ -185,7 +185,7 @@ def markdown(results: dict) -> str:
     budgets = results["budgets"]
     retain, forget = results["retain_metric"], results["forget_metric"]
     oracle = results.get("oracle", True)
-    score, key = ("robust", "robustness") if oracle else ("recovered", "recovered")
+    score = "robust" if oracle else "recovered"
     head = [
         "model", "role", "method", "alpha", "steps", retain, forget,
         *(f"{forget} @{b}" for b in budgets), *(f"{score} @{b}" for b in budgets[1:]), "compute %",
@@ -204,7 +204,7 @@ def markdown(results: dict) -> str:
         _row(["---"] * len(head)),
     ]
     for e in results["models"]:
-        robust = e.get("robustness", {}).get("per_budget", {}) if oracle else e.get(key, {})
+        robust = e.get("robustness", {}).get("per_budget", {}) if oracle else e.get("recovered", {})
         lines.append(_row([
             e["name"], e["role"], e["method"] or "", "" if e["alpha"] is None else _fmt(e["alpha"], 2), e["steps"],
             _fmt(e["metrics"]["retain"]), _fmt(e["metrics"]["forget"]),

@@ -86,10 +86,13 @@ def _arithmetic_documents(source: dict, split: str) -> Iterator[QA]:
     return (item.qa for item in items)
 
 
+ANSWER_CUE = "\nAnswer:"  # ends the prompt of the paper's QA text; the multiple-choice tasks reuse it
+
+
 def question_answer(question: str, answer: str) -> QA:
     """The paper's QA text: the answer, after one space, is the only target (a multiple-choice scorer reads the
     same prompt and the choice after a space)."""
-    return QA(f"{question}\nAnswer:", f" {answer}")
+    return QA(question + ANSWER_CUE, f" {answer}")
 
 
 def _quiz_documents(source: dict, split: str) -> Iterator[QA]:

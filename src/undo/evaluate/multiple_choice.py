@@ -18,13 +18,14 @@ from pathlib import Path
 
 import torch
 
+from undo.data.corpora import ANSWER_CUE
 from undo.errors import UserError
 from undo.evaluate import Task
 from undo.files import write_text
 from undo.metrics import Metric
 
-# The prompt of the paper's QA format (question + "\nAnswer: " + answer); lm-eval puts one space before a choice.
-QUESTION_TEMPLATE = "{{question}}\nAnswer:"
+# The prompt of the paper's QA format, as training reads it; lm-eval puts one space before a choice.
+QUESTION_TEMPLATE = "{{question}}" + ANSWER_CUE
 SEED = 1234  # lm-eval's few-shot sampler: the same shots on every evaluation (`limit` takes the leading documents)
 
 

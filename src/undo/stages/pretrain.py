@@ -8,10 +8,11 @@ from pydantic import field_validator, model_validator
 
 from undo.evaluate import evaluate
 from undo.files import write_json
-from undo.models import PRESETS, build_model, count_parameters, load_start
+from undo.models import PRESETS, build_model, load_start
 from undo.objectives import LanguageModeling
 from undo.params import Mix, Optim, StageParams
 from undo.stages.common import fit, mixture, save, summarize
+from undo.train import TrainResult
 
 START = "start.json"  # in a run folder: the checkpoint the run stands for, in place of model/
 
@@ -47,7 +48,7 @@ def run(exp, rundir, tracker, params: Params) -> dict:
         metrics = evaluate(model, exp)
         tracker.log({"kind": "eval", **metrics}, 0)
         write_json(rundir.path / START, {"source": params.start})
-        return {"metrics": metrics, "steps": 0, "flops": 0.0, "n_params": count_parameters(model), "role": role}
+        return summarize(TrainResult(), model, metrics, role=role)
     model = build_model(params.model or exp.scale.model, exp.tokenizer, seed=params.seed)
     data = mixture(exp, params.mix, params.batch_size, params.seed)
     result = fit(exp, rundir, tracker, model, LanguageModeling(), {"train": data}, params)
