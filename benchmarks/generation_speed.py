@@ -15,7 +15,7 @@ import time
 from undo.data.arithmetic import evaluation_items
 from undo.data.tokenizer import load_tokenizer
 from undo.evaluate.arithmetic import MAX_NEW_TOKENS
-from undo.evaluate.generation import greedy_continuations
+from undo.evaluate.generation import greedy_continuations, prompt_ids
 from undo.models import build_model, load_model
 
 
@@ -28,7 +28,7 @@ def main() -> None:
     tokenizer = load_tokenizer("embedded")
     model = (load_model(args.model) if args.model else build_model("tiny", tokenizer, seed=0)).eval()
     items = evaluation_items(["mul", "div"])[: args.items]
-    prompts = [tokenizer(i.qa.prompt, add_special_tokens=False)["input_ids"] for i in items]
+    prompts = [prompt_ids(tokenizer, i.qa.prompt) for i in items]
     run = dict(tokenizer=tokenizer, max_new_tokens=MAX_NEW_TOKENS)
     greedy_continuations(model, prompts[:8], batch_size=8, **run)  # warm-up
     start = time.perf_counter()

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from undo.errors import UserError
+from undo.evaluate.generation import prompt_ids
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,9 @@ def complete(model, tokenizer, prompt: str, sampling: Sampling, out=None) -> str
             out.write(text)
             out.flush()
 
-    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
-    if ids.shape[1] == 0:
+    if not prompt.strip():
         raise UserError("the prompt is empty: type some text")
+    ids = torch.tensor([prompt_ids(tokenizer, prompt)])
     torch.manual_seed(sampling.seed)  # the same random stream for every model of a side-by-side comparison
     options = dict(do_sample=False) if sampling.greedy else dict(do_sample=True, temperature=sampling.temperature)
     if not sampling.greedy:

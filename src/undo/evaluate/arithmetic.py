@@ -7,7 +7,7 @@ import torch
 
 from undo.data import arithmetic
 from undo.evaluate import Task
-from undo.evaluate.generation import greedy_continuations, parse_number
+from undo.evaluate.generation import greedy_continuations, parse_number, prompt_ids
 from undo.metrics import Metric
 
 MAX_NEW_TOKENS = 4
@@ -38,7 +38,7 @@ class ArithmeticAccuracy(Task):
         metrics = sorted({i.metric for i in items})
         accelerator, tokenizer = exp.accelerator, exp.tokenizer
         mine = items[accelerator.process_index :: accelerator.num_processes]
-        prompts = [tokenizer(i.qa.prompt, add_special_tokens=False)["input_ids"] for i in mine]
+        prompts = [prompt_ids(tokenizer, i.qa.prompt) for i in mine]
         was_training = model.training
         model.eval()
         texts = greedy_continuations(

@@ -26,6 +26,14 @@ def parse_number(text: str, stop: str | None = None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def prompt_ids(tokenizer, text: str) -> list[int]:
+    """A prompt's token ids, read as every training document is: after the end-of-text token that packing puts
+    between documents (undo.data.packing). A bare prompt at position 0 is out of distribution: the same embedded
+    arithmetic base model answered 0.26 / 0.32 / 0.04 / 0.94 of the + - x / equations bare and 0.53 / 0.81 / 0.97 /
+    0.97 after the separator."""
+    return [tokenizer.eos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]]
+
+
 def left_pad(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(input_ids, attention_mask), each prompt right-aligned."""
     width = max(len(p) for p in prompts)
