@@ -53,7 +53,7 @@ GRIDS = {
         betas=PUBLIC_BETAS,
     ),
     ("arithmetic", "embedded"): attack_grid(
-        "arithmetic", "embedded", [1e-3, 3e-3], steps=30, batch_size=8, eval_every=5
+        "arithmetic", "embedded", [1e-3, 3e-3], steps=30, batch_size=16, eval_every=5
     ),
     # The public arithmetic attack: batches of 15 x 256 tokens of multiplication and division problems.
     ("arithmetic", "paper"): attack_grid(

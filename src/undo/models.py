@@ -49,6 +49,18 @@ PRESETS = {
         query_pre_attn_scalar=32,
         max_position_embeddings=512,
     ),
+    # The arithmetic setting's embedded model: tiny with two layers, which trains 1.6x faster on this CPU (14.6k vs
+    # 9.0k tokens/s) and learns the equation facts in fewer steps (see the README's arithmetic section).
+    "tiny-2l": dict(
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        hidden_size=128,
+        intermediate_size=512,
+        query_pre_attn_scalar=32,
+        max_position_embeddings=512,
+    ),
     "micro": dict(  # as many layers as tiny, so the embedded grids (RMU layers) also fit the smoke scale
         num_hidden_layers=4,
         num_attention_heads=2,

@@ -149,18 +149,19 @@ def arithmetic_corpus(ops: tuple[str, ...], equations: int, word_problems: int) 
 
 
 ADD_SUB, MUL_DIV = ("add", "sub"), ("mul", "div")
+# Two layers and 64-token blocks (equations are ~8 tokens): see run_pretrain.py for the recipe and why.
 EMBEDDED_ARITHMETIC = Scale(
     name="embedded",
-    model="tiny",
+    model="tiny-2l",
     tokenizer="embedded",
-    seq_len=128,
+    seq_len=64,
     corpora={
         "en": LIBREOFFICE_HELP["en"],
         "addsub": arithmetic_corpus(ADD_SUB, equations=40_000, word_problems=4_000),
         "muldiv": arithmetic_corpus(MUL_DIV, equations=40_000, word_problems=4_000),
     },
     eval_blocks=64,
-    eval_batch_size=200,
+    eval_batch_size=100,  # greedy answers: 100 prompts a call were faster here than 200 or 400
     attack_budgets=(0, 10, 30),
 )
 
