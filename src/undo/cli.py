@@ -16,7 +16,12 @@ Grids = dict[tuple[str, str], list]
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--setting", default="language", help="language (default), arithmetic or wmdp")
-    p.add_argument("--scale", default="embedded", help=f"one of {SCALES}: embedded = CPU-sized with shipped data")
+    p.add_argument(
+        "--scale",
+        default="embedded",
+        help=f"one of {SCALES}: embedded = CPU-sized with shipped data; rehearsal = the paper grids cut to two "
+        "steps, run on a CPU before GPU time is spent",
+    )
     p.add_argument("--out", default="outputs", help="root of the output tree (default: outputs)")
     p.add_argument("--force", action="store_true", help="rerun every job, finished or not")
     p.add_argument(
@@ -99,6 +104,11 @@ def experiment(args):
         raise UserError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
+    if args.scale == "rehearsal" and not args.dry_run:
+        from undo.rehearsal import write_local_data
+        from undo.settings import get_setting
+
+        write_local_data(get_setting(args.setting))
     return Experiment(args.setting, args.scale, args.out, args.checkpoint_every, args.keep_checkpoint)
 
 
@@ -121,6 +131,10 @@ def grid_for(grids: Grids, args) -> list:
     get_setting(args.setting).scale(args.scale)  # clear errors for unknown names first
     if args.scale == "smoke" and (args.setting, "embedded") in grids:
         jobs = smoke(grids[(args.setting, "embedded")])
+    elif args.scale == "rehearsal" and (args.setting, "paper") in grids:
+        from undo.rehearsal import rehearse
+
+        jobs = rehearse(grids[(args.setting, "paper")])
     elif (args.setting, args.scale) in grids:
         jobs = grids[(args.setting, args.scale)]
     else:

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from undo.data.arithmetic import FORMATS, metric_name
+from undo.data.tokenizer import GEMMA_SIZED
 from undo.errors import UserError
 from undo.evaluate import Task, make_task
 from undo.evaluate.ce import ce_metric
 from undo.metrics import Metric
 
-SCALES = ("embedded", "smoke", "paper")
+SCALES = ("embedded", "smoke", "paper", "rehearsal")
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,22 @@ def smoke(embedded: Scale, **fewer) -> Scale:
     return replace(embedded, name="smoke", model="micro", eval_blocks=8, attack_budgets=(0, 2, 4), **fewer)
 
 
+def paper_scale(**fields) -> Scale:
+    """A paper scale: Gemma-2's tokenizer, the hub corpora, a checkpoint every 100 steps so a killed job resumes."""
+    return Scale(name="paper", tokenizer="google/gemma-2-2b", checkpoint_every=100, **fields)
+
+
+def rehearsal(paper: Scale, **changes) -> Scale:
+    """The paper scale rehearsed on a CPU (undo.rehearsal): the paper's model and sequence length at Gemma's
+    vocabulary size, local files in the hub corpora's formats, one row per evaluation batch, one validation
+    block per domain, a few problems, a checkpoint every step."""
+    from undo.rehearsal import local_source
+
+    corpora = {domain: local_source(source) for domain, source in paper.corpora.items()}
+    few = dict(eval_batch_size=1, eval_blocks=1, eval_items=4, attack_budgets=(0, 1), checkpoint_every=1)
+    return replace(paper, name="rehearsal", tokenizer=GEMMA_SIZED, corpora=corpora, **few, **changes)
+
+
 def mean_accuracy(name: str, ops: tuple[str, ...]) -> Metric:
     """The mean accuracy over the operations' equations and word problems."""
     return Metric(name, higher_is_better=True, mean_of=tuple(metric_name(op, form) for op in ops for form in FORMATS))
@@ -120,6 +137,13 @@ EMBEDDED_LANGUAGE = Scale(
     attack_budgets=(0, 10, 30),
 )
 
+PAPER_LANGUAGE = paper_scale(
+    model="0.1B",
+    seq_len=2048,
+    corpora={"en": {**FINEWEB_EDU, **PAPER_BUDGET}, "ko": {**FINEWEB2_KOREAN, **PAPER_BUDGET}},
+    eval_batch_size=4,  # 4 x 2048 x 256k fp32 logits are already 8 GB
+)
+
 LANGUAGE = Setting(
     name="language",
     retain_data="en",
@@ -130,15 +154,8 @@ LANGUAGE = Setting(
     scales={
         "embedded": EMBEDDED_LANGUAGE,
         "smoke": smoke(EMBEDDED_LANGUAGE),
-        "paper": Scale(
-            name="paper",
-            checkpoint_every=100,
-            model="0.1B",
-            tokenizer="google/gemma-2-2b",
-            seq_len=2048,
-            corpora={"en": {**FINEWEB_EDU, **PAPER_BUDGET}, "ko": {**FINEWEB2_KOREAN, **PAPER_BUDGET}},
-            eval_batch_size=4,  # 4 x 2048 x 256k fp32 logits are already 8 GB
-        ),
+        "paper": PAPER_LANGUAGE,
+        "rehearsal": rehearsal(PAPER_LANGUAGE),
     },
 )
 
@@ -165,6 +182,19 @@ EMBEDDED_ARITHMETIC = Scale(
     attack_budgets=(0, 10, 30),
 )
 
+# The public arithmetic scripts: the 0.3B model, 256-token sequences, Gemma-2's tokenizer (digits split).
+PAPER_ARITHMETIC = paper_scale(
+    model="0.3B",
+    seq_len=256,
+    corpora={
+        "en": {**FINEWEB_EDU, **PAPER_BUDGET, "train_tokens": 100_000_000},
+        "addsub": arithmetic_corpus(ADD_SUB, equations=100_000, word_problems=50_000),
+        "muldiv": arithmetic_corpus(MUL_DIV, equations=100_000, word_problems=50_000),
+    },
+    eval_blocks=64,
+    eval_batch_size=100,
+)
+
 ARITHMETIC = Setting(
     name="arithmetic",
     retain_data="addsub",
@@ -179,21 +209,8 @@ ARITHMETIC = Setting(
     scales={
         "embedded": EMBEDDED_ARITHMETIC,
         "smoke": smoke(EMBEDDED_ARITHMETIC, eval_items=8),
-        # The public arithmetic scripts: the 0.3B model, 256-token sequences, Gemma-2's tokenizer (digits split).
-        "paper": Scale(
-            name="paper",
-            checkpoint_every=100,
-            model="0.3B",
-            tokenizer="google/gemma-2-2b",
-            seq_len=256,
-            corpora={
-                "en": {**FINEWEB_EDU, **PAPER_BUDGET, "train_tokens": 100_000_000},
-                "addsub": arithmetic_corpus(ADD_SUB, equations=100_000, word_problems=50_000),
-                "muldiv": arithmetic_corpus(MUL_DIV, equations=100_000, word_problems=50_000),
-            },
-            eval_blocks=64,
-            eval_batch_size=100,
-        ),
+        "paper": PAPER_ARITHMETIC,
+        "rehearsal": rehearsal(PAPER_ARITHMETIC),
     },
 )
 
@@ -242,6 +259,23 @@ WMDP_PAPER_CORPORA = {
     "instruct": {"kind": "hub", "path": "tatsu-lab/alpaca", "validation_docs": 200},
 }
 
+# google/gemma-2-2b, scored as in the paper: WMDP-bio and -cyber 0-shot, MMLU 5-shot on a 40% subsample.
+PAPER_WMDP = paper_scale(
+    model="gemma-2-2b",
+    seq_len=1024,
+    corpora=WMDP_PAPER_CORPORA,
+    retain_data={"retain": 0.5, "wikitext": 0.5},  # unlearning keeps the retain QA and WikiText-2
+    eval_batch_size=8,
+    attack_budgets=(0, 10, 25, 50, 150, 500),
+    tasks=(
+        make_task("multiple_choice", metric="wmdp_bio", task="wmdp_bio"),
+        make_task("multiple_choice", metric="wmdp_cyber", task="wmdp_cyber"),
+        make_task("multiple_choice", metric="mmlu", task="mmlu", num_fewshot=5, limit=0.4),
+    ),
+    retain=Metric("retain_acc", higher_is_better=True, mean_of=("mmlu",)),
+    forget=Metric("forget_acc", higher_is_better=True, mean_of=("wmdp_bio", "wmdp_cyber")),
+)
+
 WMDP = Setting(
     name="wmdp",
     retain_data="retain",
@@ -256,24 +290,17 @@ WMDP = Setting(
     scales={
         "embedded": EMBEDDED_WMDP,
         "smoke": smoke(EMBEDDED_WMDP),
-        # google/gemma-2-2b, scored as in the paper: WMDP-bio and -cyber 0-shot, MMLU 5-shot on a 40% subsample.
-        "paper": Scale(
-            name="paper",
-            checkpoint_every=100,
-            model="gemma-2-2b",
-            tokenizer="google/gemma-2-2b",
-            seq_len=1024,
-            corpora=WMDP_PAPER_CORPORA,
-            retain_data={"retain": 0.5, "wikitext": 0.5},  # unlearning keeps the retain QA and WikiText-2
-            eval_batch_size=8,
-            attack_budgets=(0, 10, 25, 50, 150, 500),
+        "paper": PAPER_WMDP,
+        # lm-eval's WMDP and MMLU tasks come from the hub: the rehearsal scores the local quiz under their names.
+        # and a randomly initialised 0.1B model saved locally stands in for the pretrained start.
+        "rehearsal": rehearsal(
+            PAPER_WMDP,
+            model="0.1B",
             tasks=(
-                make_task("multiple_choice", metric="wmdp_bio", task="wmdp_bio"),
-                make_task("multiple_choice", metric="wmdp_cyber", task="wmdp_cyber"),
-                make_task("multiple_choice", metric="mmlu", task="mmlu", num_fewshot=5, limit=0.4),
+                make_task("multiple_choice", metric="wmdp_bio", quiz=QUIZ_FORGET, limit=0.1),
+                make_task("multiple_choice", metric="wmdp_cyber", quiz=QUIZ_FORGET, limit=0.1),
+                make_task("multiple_choice", metric="mmlu", quiz=QUIZ_RETAIN, num_fewshot=5, limit=0.05),
             ),
-            retain=Metric("retain_acc", higher_is_better=True, mean_of=("mmlu",)),
-            forget=Metric("forget_acc", higher_is_better=True, mean_of=("wmdp_bio", "wmdp_cyber")),
         ),
     },
 )

@@ -25,6 +25,7 @@ import hashlib
 import json
 import lzma
 from collections.abc import Iterator
+from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
 
@@ -170,7 +171,7 @@ def _hub_documents(source: dict, split: str) -> Iterator[str]:
     for path in data_files or []:
         if not Path(path).is_file():
             raise UserError(f"corpus file {path} does not exist: check the 'data_files' of the corpus source")
-    with fetching(f"dataset {source['path']}"):
+    with _hub_access(source):
         stream = datasets.load_dataset(
             source["path"],
             name=source.get("name") if not data_files else None,
@@ -182,7 +183,7 @@ def _hub_documents(source: dict, split: str) -> Iterator[str]:
     n_validation = source.get("validation_docs", 0)
     field = source.get("text_field", "text")
     try:
-        with fetching(f"dataset {source['path']}"):
+        with _hub_access(source):
             for index, row in enumerate(stream):
                 if (index < n_validation) == (split == "validation"):
                     yield row[field]
@@ -194,6 +195,11 @@ def _hub_documents(source: dict, split: str) -> Iterator[str]:
         for path in data_files or []:
             _find_bad_line(path)
         raise UserError(f"could not read corpus {corpus_name(source)}: {err}") from None
+
+
+def _hub_access(source: dict):
+    """A hub that cannot be reached as one line; local files need no hub (probing it would fail offline)."""
+    return nullcontext() if source.get("data_files") else fetching(f"dataset {source['path']}")
 
 
 def _find_bad_line(path: str) -> None:

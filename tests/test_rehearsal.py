@@ -1,0 +1,116 @@
+"""The paper-scale rehearsal: a Gemma-sized vocabulary that tokenizes as the embedded one, local files that the
+hub loader reads as it reads the hub, paper grids thinned to one job per kind; the whole rehearsal is slow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import run_distill
+import run_pretrain
+import run_relearn
+import run_unlearn
+from undo import rehearsal
+from undo.data.corpora import iter_documents
+from undo.launch import Job
+from undo.settings import get_setting
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_gemma_sized_tokenizer_has_256k_ids_and_tokenizes_as_the_embedded_one(tokenizer):
+    from undo.data.tokenizer import GEMMA_SIZED, load_tokenizer
+
+    padded = load_tokenizer(GEMMA_SIZED)
+    assert len(padded) == 256_000
+    text = "Press F1 for help. 12 + 30 = 42<|endoftext|>도움말을 엽니다."
+    assert padded(text)["input_ids"] == tokenizer(text)["input_ids"]
+    assert (padded.pad_token_id, padded.eos_token_id) == (tokenizer.pad_token_id, tokenizer.eos_token_id)
+
+
+def test_local_files_are_read_by_the_hub_loader_in_the_hub_formats(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rehearsal.write_local_data(get_setting("wmdp"))
+    scale = get_setting("wmdp").scale("rehearsal")
+    web = scale.corpora["web"]
+    assert web["path"] == "parquet" and Path(web["data_files"][0]).is_file()
+    validation = list(iter_documents(web, "validation"))
+    assert len(validation) == rehearsal.VALIDATION_DOCS and all(isinstance(d, str) and d for d in validation)
+    forget = list(iter_documents(scale.corpora["forget"], "train"))
+    assert forget and all("\nAnswer:" in qa.prompt for qa in forget)
+    start = rehearsal.start_folder()
+    assert (start / "config.json").is_file()  # the stand-in for google/gemma-2-2b, at the rehearsal's vocabulary
+    assert '"vocab_size": 256000' in (start / "config.json").read_text()
+
+
+def test_local_files_are_read_without_a_network(tmp_path, monkeypatch):
+    """Reading local files in a hub format must not probe the hub, which fails at once without a network."""
+    import undo.hub
+
+    monkeypatch.chdir(tmp_path)
+    rehearsal.write_local_data(get_setting("language"))
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(undo.hub, "_hub_problem", lambda: "https://huggingface.co does not answer")
+    source = get_setting("language").scale("rehearsal").corpora["ko"]
+    assert len(list(iter_documents(source, "validation"))) == rehearsal.VALIDATION_DOCS
+
+
+def test_paper_grids_are_thinned_to_one_job_per_kind_and_cut_to_one_step():
+    jobs = [
+        *run_pretrain.GRIDS[("language", "paper")],
+        *run_unlearn.GRIDS[("language", "paper")],
+        *run_distill.GRIDS[("language", "paper")],
+        *run_relearn.GRIDS[("language", "paper")],
+    ]
+    kept = rehearsal.rehearse(jobs)
+    assert {j.ref for j in kept if j.stage == "unlearn"} == {
+        "unlearn/graddiff-lr1e-05",
+        "unlearn/maxent-lr1e-05",
+        "unlearn/rmu-lr1e-05",
+        "unlearn/maxent-sam-lr3e-05",
+        "unlearn/maxent-repnoise-a0.1-b0.0001-lr3e-05",
+    }
+    assert {j.ref for j in kept if j.stage == "distill"} == {
+        "distill/full-graddiff",
+        "distill/undo-maxent-a0.1-s0",
+        "distill/match-base",
+        "distill/match-random",
+    }
+    attacked = [j.params["model"] for j in kept if j.stage == "relearn"]
+    assert attacked == ["pretrain/base", "unlearn/graddiff-lr1e-05", "distill/full-graddiff"]
+    for job in kept:
+        steps = job.params["optim"]["steps"] if "optim" in job.params else job.params.get("steps")
+        assert steps == rehearsal.STEPS and job.params["batch_size"] == 1
+    base = next(j for j in kept if j.ref == "pretrain/base")
+    assert base.params["optim"]["grad_accum"] == rehearsal.GRAD_ACCUM  # accumulation is exercised, not removed
+
+
+def test_a_pretrained_start_is_replaced_by_the_local_stand_in():
+    (job,) = rehearsal.rehearse([Job("pretrain", "base", {"role": "base", "start": "google/gemma-2-2b"})])
+    assert job.params["start"] == str(rehearsal.start_folder())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "setting",
+    [
+        pytest.param(
+            "language",
+            marks=pytest.mark.xfail(reason="unlearning at 2048 x 256k took 23.7 GB until its losses are chunked"),
+        ),
+        "arithmetic",
+        "wmdp",
+    ],
+)
+def test_the_paper_grid_rehearses_end_to_end_on_the_cpu(setting, tmp_path):
+    out = tmp_path / "outputs"
+    command = [sys.executable, str(ROOT / "run_all.py"), "--setting", setting, "--scale", "rehearsal"]
+    result = subprocess.run(
+        [*command, "--out", str(out), "--wandb", "off"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = out / setting / "rehearsal" / "results"
+    assert (results / "results.json").is_file() and (results / "results.md").is_file()
