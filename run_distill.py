@@ -12,7 +12,7 @@ import sys
 from undo.cli import guarded, run_stage
 from undo.experiment import BASE, ORACLE
 from undo.launch import Job
-from undo.params import PUBLIC_BETAS
+from undo.params import PAPER_CHUNK_ROWS, PUBLIC_BETAS
 from undo.unlearning import METHODS
 
 
@@ -79,10 +79,10 @@ LANGUAGE_EMBEDDED = dict(
     optim={"lr": 5e-3, "min_lr": 5e-4, "warmup": 20, "steps": 300, "weight_decay": 0.1},
 )
 # The paper's language recipe: 240 x 2048 tokens per step (4 x 60 accumulation), lr 9e-4 -> 7e-4. At Gemma's 256k
-# vocabulary the KL is computed from hidden states 256 positions at a time (see benchmarks/distill_memory.py).
+# vocabulary the KL is computed from hidden states in chunks (PAPER_CHUNK_ROWS).
 LANGUAGE_PAPER = dict(
     mix={"en": 0.5, "ko": 0.5},
-    chunk_rows=256,
+    chunk_rows=PAPER_CHUNK_ROWS,
     batch_size=4,
     eval_every=50,
     seed=0,
@@ -107,7 +107,7 @@ ARITHMETIC_EMBEDDED = dict(
 # the pretraining mix (English 0.75, all arithmetic 0.25).
 ARITHMETIC_PAPER = dict(
     mix={"en": 0.75, "addsub": 0.125, "muldiv": 0.125},
-    chunk_rows=256,
+    chunk_rows=PAPER_CHUNK_ROWS,
     batch_size=24,
     eval_every=20,
     seed=0,
@@ -133,7 +133,7 @@ WMDP_EMBEDDED = dict(
 # 110 x 1024 tokens of web text, Wikipedia and instruction responses with a little of the WMDP QA text.
 WMDP_PAPER = dict(
     mix={"web": 0.35, "wikipedia": 0.35, "instruct": 0.29, "retain": 0.005, "forget": 0.005},
-    chunk_rows=256,
+    chunk_rows=PAPER_CHUNK_ROWS,
     batch_size=10,
     eval_every=100,
     seed=0,

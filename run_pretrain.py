@@ -10,7 +10,7 @@ import sys
 
 from undo.cli import guarded, run_stage
 from undo.launch import Job
-from undo.params import PUBLIC_BETAS
+from undo.params import PAPER_CHUNK_ROWS, PUBLIC_BETAS
 
 
 def base_and_oracle(
@@ -58,6 +58,7 @@ GRIDS = {
         **LANGUAGE_MIXES,
         one_pass_oracle=True,
         batch_size=4,
+        chunk_rows=PAPER_CHUNK_ROWS,
         eval_every=250,
         seed=0,
         optim={
@@ -84,6 +85,7 @@ GRIDS = {
         **ARITHMETIC_PAPER_MIXES,
         one_pass_oracle=True,
         batch_size=24,
+        chunk_rows=PAPER_CHUNK_ROWS,
         eval_every=100,
         seed=0,
         optim={

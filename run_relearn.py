@@ -15,7 +15,7 @@ import run_pretrain
 import run_unlearn
 from undo.cli import guarded, run_stage
 from undo.launch import Job
-from undo.params import PUBLIC_BETAS
+from undo.params import PAPER_CHUNK_ROWS, PUBLIC_BETAS
 
 
 def targets(setting: str, scale: str) -> list[str]:
@@ -51,6 +51,7 @@ GRIDS = {
         grad_accum=2,
         eval_every=5,
         betas=PUBLIC_BETAS,
+        chunk_rows=PAPER_CHUNK_ROWS,
     ),
     ("arithmetic", "embedded"): attack_grid(
         "arithmetic", "embedded", [1e-3, 3e-3], steps=30, batch_size=16, eval_every=5
@@ -64,6 +65,7 @@ GRIDS = {
         batch_size=15,
         eval_every=5,
         betas=PUBLIC_BETAS,
+        chunk_rows=PAPER_CHUNK_ROWS,
     ),
     # The WMDP attack: forget and retain text half and half, constant lr; the paper reads steps 10, 25, 50, 150, 500.
     ("wmdp", "embedded"): attack_grid(
@@ -78,6 +80,7 @@ GRIDS = {
         eval_at=[10, 25, 50, 150, 500],
         mix={"forget": 0.5, "retain": 0.5},
         betas=PUBLIC_BETAS,
+        chunk_rows=PAPER_CHUNK_ROWS,
     ),
 }
 

@@ -13,7 +13,7 @@ import sys
 
 from undo.cli import guarded, run_stage
 from undo.launch import Job
-from undo.params import PUBLIC_BETAS
+from undo.params import PAPER_CHUNK_ROWS, PUBLIC_BETAS
 
 
 def sweep(
@@ -45,15 +45,15 @@ EMBEDDED_RMU = {"layer": 2, "trainable_layers": [0, 1, 2], "steering_coef": 30.0
 # retain stream 10x harder (with weight 1 it cost +/- accuracy 0.1-0.2 before x/÷ fell below 0.1).
 ARITHMETIC_EMBEDDED = dict(batch_size=32, eval_every=20, seed=0)
 ARITHMETIC_EMBEDDED_RMU = {"layer": 1, "trainable_layers": [0, 1], "steering_coef": 40.0, "retain_weight": 10.0}
-PAPER = dict(batch_size=4, eval_every=25, seed=0, betas=PUBLIC_BETAS)
+PAPER = dict(batch_size=4, eval_every=25, seed=0, betas=PUBLIC_BETAS, chunk_rows=PAPER_CHUNK_ROWS)
 PAPER_LRS = [1e-5, 2e-5, 3e-5, 4e-5, 5e-5, 6e-5, 7e-5, 8e-5]
 PAPER_RMU = {"layer": 10, "trainable_layers": [5, 6, 7, 8, 9, 10], "steering_coef": 6.5, "retain_weight": 1.0}
-ARITHMETIC_PAPER = dict(batch_size=40, eval_every=5, seed=0, betas=PUBLIC_BETAS)
+ARITHMETIC_PAPER = dict(batch_size=40, eval_every=5, seed=0, betas=PUBLIC_BETAS, chunk_rows=PAPER_CHUNK_ROWS)
 ARITHMETIC_LRS = [6e-5, 7e-5, 8e-5, 9e-5, 1e-4, 2e-4, 3e-4, 4e-4]
 # WMDP: convex weights, a = 0.5 (the paper gives the form, not the value).
 CONVEX = {"forget_weight": 0.5, "retain_weight": 0.5}
 WMDP_MAXENT = {"retain": "kl", **CONVEX}
-WMDP_PAPER = dict(batch_size=10, eval_every=30, seed=0, betas=PUBLIC_BETAS)
+WMDP_PAPER = dict(batch_size=10, eval_every=30, seed=0, betas=PUBLIC_BETAS, chunk_rows=PAPER_CHUNK_ROWS)
 WMDP_PAPER_RMU = {"layer": 15, "trainable_layers": [10, 11, 12, 13, 14, 15], "steering_coef": 80.0}
 REPNOISE_GRID = [(0.1, 1e-4), (0.1, 1e-3), (0.5, 1e-2), (0.5, 0.1), (1, 0.1), (1, 1), (2, 2), (4, 4)]
 

@@ -1,5 +1,5 @@
 """Peak memory of one distillation step at Gemma's 256k vocabulary: logits in full against chunked from hidden
-states (losses.chunked_forward_kl), on the CPU.
+states (losses.Head with chunk_rows), on the CPU.
 
     uv run python benchmarks/distill_memory.py [--model 0.1B] [--seq 2048] [--vocab 256000] [--chunk-rows 256]
 
@@ -64,7 +64,11 @@ def loss_only(preset: str, seq: int, vocab: int, chunk_rows: int | None) -> dict
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     if chunk_rows:
-        loss = losses.chunked_forward_kl(student_h, teacher_h, student_w, teacher_w, mask, (30.0, 30.0), chunk_rows)
+        loss = losses.forward_kl(
+            losses.Head(teacher_h, teacher_w, 30.0, chunk_rows),
+            losses.Head(student_h, student_w, 30.0, chunk_rows),
+            mask,
+        )
     else:
         cap = lambda x: losses.softcap(x, 30.0)  # noqa: E731
         loss = losses.forward_kl(cap(teacher_h @ teacher_w.t()), cap(student_h @ student_w.t()), mask)

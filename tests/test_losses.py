@@ -58,7 +58,7 @@ def test_gaussian_mmd_is_zero_for_identical_samples_and_positive_otherwise():
 def test_chunked_forward_kl_equals_the_plain_loss_and_its_gradients():
     """From hidden states and output heads, a few positions at a time (soft-capped like Gemma-2): the same
     value (1e-5, fp32) and the same gradients as the KL of the full logits."""
-    from undo.losses import chunked_forward_kl, softcap
+    from undo.losses import Head, softcap
 
     generator = torch.Generator().manual_seed(0)
     hidden_s = torch.randn(2, 9, 16, generator=generator, requires_grad=True)
@@ -68,11 +68,34 @@ def test_chunked_forward_kl_equals_the_plain_loss_and_its_gradients():
     mask = torch.rand(2, 9, generator=generator) > 0.3
     plain = losses.forward_kl(softcap(hidden_t @ head_t.t(), 30.0), softcap(hidden_s @ head_s.t(), 30.0), mask)
     grads_plain = torch.autograd.grad(plain, [hidden_s, head_s])
-    for chunk_rows in (1, 4, 1000):
-        chunked = chunked_forward_kl(hidden_s, hidden_t, head_s, head_t, mask, caps=(30.0, 30.0), chunk_rows=chunk_rows)
+    for chunk_rows in (None, 1, 4, 1000):
+        chunked = losses.forward_kl(
+            Head(hidden_t, head_t, 30.0, chunk_rows), Head(hidden_s, head_s, 30.0, chunk_rows), mask
+        )
         grads = torch.autograd.grad(chunked, [hidden_s, head_s])
         assert chunked.item() == pytest.approx(plain.item(), abs=1e-5)
         assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, grads_plain, strict=True))
+
+
+def test_chunked_cross_entropy_and_kl_to_uniform_equal_the_plain_losses_and_their_gradients():
+    """The language-modelling and unlearning losses from hidden states, a few target positions at a time: the same
+    values (1e-5, fp32) and gradients as from the full soft-capped logits, masked targets skipped alike."""
+    from undo.losses import Head, softcap
+
+    generator = torch.Generator().manual_seed(3)
+    hidden = torch.randn(2, 9, 16, generator=generator, requires_grad=True)
+    weight = (torch.randn(301, 16, generator=generator) * 2).requires_grad_()
+    ids = torch.randint(0, 301, (2, 9), generator=generator)
+    mask = torch.rand(2, 9, generator=generator) > 0.3
+    logits = softcap(hidden @ weight.t(), 30.0)
+    for loss in (lambda x: losses.cross_entropy(x, ids, mask), lambda x: losses.kl_uniform(x, mask)):
+        plain = loss(logits)
+        grads_plain = torch.autograd.grad(plain, [hidden, weight], retain_graph=True)
+        for chunk_rows in (None, 1, 4, 1000):
+            chunked = loss(Head(hidden, weight, 30.0, chunk_rows))
+            grads = torch.autograd.grad(chunked, [hidden, weight])
+            assert chunked.item() == pytest.approx(plain.item(), abs=1e-5)
+            assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, grads_plain, strict=True))
 
 
 def test_chunked_distillation_objective_matches_the_logits_path(micro_model, tokenizer):
@@ -84,4 +107,14 @@ def test_chunked_distillation_objective_matches_the_logits_path(micro_model, tok
     batch = {"train": {"input_ids": ids, "loss_mask": torch.ones_like(ids, dtype=torch.bool)}}
     plain, _ = Distillation(teacher)(micro_model, batch)
     chunked, _ = Distillation(teacher, chunk_rows=5)(micro_model, batch)
+    assert chunked.item() == pytest.approx(plain.item(), abs=1e-5)
+
+
+def test_chunked_language_modeling_objective_matches_the_logits_path(micro_model, tokenizer):
+    from undo.objectives import LanguageModeling
+
+    ids = torch.randint(0, len(tokenizer), (2, 12), generator=torch.Generator().manual_seed(4))
+    batch = {"train": {"input_ids": ids, "loss_mask": torch.rand(2, 12, generator=torch.Generator()) > 0.2}}
+    plain, _ = LanguageModeling()(micro_model, batch)
+    chunked, _ = LanguageModeling(chunk_rows=5)(micro_model, batch)
     assert chunked.item() == pytest.approx(plain.item(), abs=1e-5)

@@ -8,6 +8,7 @@ RMU's hidden-state terms count the same positions: those where the model predict
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -23,17 +24,76 @@ def prediction_mask(loss_mask: torch.Tensor) -> torch.Tensor:
     return mask
 
 
-def nll_sum(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> tuple[torch.Tensor, int]:
+@dataclass
+class Head:
+    """Next-token logits left uncomputed: the final (normed) hidden states (..., d), the output-head weight (V, d)
+    and the logit soft-cap. The losses below accept it in place of logits and compute the logits of
+    `chunk_rows` target positions at a time in fp32 (recomputed in the backward pass; None: all at once), so the
+    (B, L, V) logits never exist: at a 256k vocabulary they dominate memory."""
+
+    hidden: torch.Tensor
+    weight: torch.Tensor
+    cap: float | None = None
+    chunk_rows: int | None = None
+
+
+Logits = torch.Tensor | Head
+
+
+def softcap(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
+    """Gemma-2's final-logit soft-capping: cap * tanh(logits / cap)."""
+    return logits if cap is None else torch.tanh(logits / cap) * cap
+
+
+def _head_chunk(row_loss, heads: list[Head], hidden: list[torch.Tensor], targets: list[torch.Tensor]):
+    with torch.autocast(hidden[0].device.type, enabled=False):
+        logits = [softcap(h.float() @ head.weight.float().t(), head.cap) for h, head in zip(hidden, heads, strict=True)]
+        return row_loss(*logits, *targets)
+
+
+def _over_heads(row_loss, heads: list[Head], mask: torch.Tensor, *targets: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """`row_loss(*logits, *targets)` summed over the positions of `mask`, from each head's hidden states a chunk of
+    positions at a time, and the number of positions."""
+    rows = mask.reshape(-1).nonzero().squeeze(1)
+    hidden = [head.hidden.reshape(-1, head.hidden.size(-1))[rows] for head in heads]
+    picked = [target.reshape(-1)[rows] for target in targets]
+    step = heads[0].chunk_rows or max(len(rows), 1)
+    total = hidden[0].new_zeros((), dtype=torch.float32)
+    for start in range(0, len(rows), step):
+        part = slice(start, start + step)
+        chunk = ([h[part] for h in hidden], [t[part] for t in picked])
+        if heads[0].chunk_rows:
+            total = total + checkpoint(_head_chunk, row_loss, heads, *chunk, use_reentrant=False)
+        else:
+            total = total + _head_chunk(row_loss, heads, *chunk)
+    return total, len(rows)
+
+
+def _ce_rows(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, labels, reduction="sum")
+
+
+def _kl_uniform_rows(logits: torch.Tensor) -> torch.Tensor:
+    return (-math.log(logits.size(-1)) - F.log_softmax(logits, dim=-1).mean(-1)).sum()
+
+
+def _forward_kl_rows(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
+    return F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), reduction="sum", log_target=True)
+
+
+def nll_sum(logits: Logits, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Summed next-token negative log-likelihood over target tokens, and their count (for token weighting)."""
     mask = prediction_mask(loss_mask)
     labels = torch.full_like(input_ids, -100)
     labels[:, :-1] = input_ids[:, 1:]
+    if isinstance(logits, Head):
+        return _over_heads(_ce_rows, [logits], mask, labels)
     labels = labels.masked_fill(~mask, -100)
     total = F.cross_entropy(logits.float().view(-1, logits.size(-1)), labels.view(-1), reduction="sum")
     return total, int(mask.sum())
 
 
-def cross_entropy(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+def cross_entropy(logits: Logits, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy over target tokens."""
     total, count = nll_sum(logits, input_ids, loss_mask)
     return total / max(count, 1)
@@ -44,53 +104,22 @@ def _masked_mean(per_position: torch.Tensor, loss_mask: torch.Tensor) -> torch.T
     return (per_position * mask).sum() / mask.sum().clamp_min(1)
 
 
-def forward_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+def forward_kl(teacher_logits: Logits, student_logits: Logits, loss_mask: torch.Tensor) -> torch.Tensor:
     """KL(p_teacher || p_student) over the full vocabulary at temperature 1, mean over target positions."""
+    if isinstance(student_logits, Head):
+        total, count = _over_heads(_forward_kl_rows, [teacher_logits, student_logits], prediction_mask(loss_mask))
+        return total / max(count, 1)
     log_t = F.log_softmax(teacher_logits.float(), dim=-1)
     log_s = F.log_softmax(student_logits.float(), dim=-1)
     per_position = F.kl_div(log_s, log_t, reduction="none", log_target=True).sum(-1)
     return _masked_mean(per_position, loss_mask)
 
 
-def softcap(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
-    """Gemma-2's final-logit soft-capping: cap * tanh(logits / cap)."""
-    return logits if cap is None else torch.tanh(logits / cap) * cap
-
-
-def _kl_rows(student_hidden, teacher_hidden, student_head, teacher_head, student_cap, teacher_cap) -> torch.Tensor:
-    """Summed KL(p_teacher || p_student) of a few positions, their logits computed here in fp32."""
-    with torch.autocast(student_hidden.device.type, enabled=False):
-        student = softcap(student_hidden.float() @ student_head.float().t(), student_cap)
-        teacher = softcap(teacher_hidden.float() @ teacher_head.float().t(), teacher_cap)
-        return F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), reduction="sum", log_target=True)
-
-
-def chunked_forward_kl(
-    student_hidden: torch.Tensor,
-    teacher_hidden: torch.Tensor,
-    student_head: torch.Tensor,
-    teacher_head: torch.Tensor,
-    loss_mask: torch.Tensor,
-    caps: tuple[float | None, float | None] = (None, None),
-    chunk_rows: int = 1024,
-) -> torch.Tensor:
-    """`forward_kl` from the final hidden states (B, L, d) and output-head weights (V, d) of student and teacher,
-    `chunk_rows` positions at a time: only one chunk's (rows, V) logits exist at once (recomputed in the backward
-    pass), never the (B, L, V) logits of either model, which at a 256k vocabulary dominate memory."""
-    rows = prediction_mask(loss_mask).reshape(-1).nonzero().squeeze(1)
-    student_rows = student_hidden.reshape(-1, student_hidden.size(-1))[rows]
-    teacher_rows = teacher_hidden.reshape(-1, teacher_hidden.size(-1))[rows]
-    total = student_rows.new_zeros((), dtype=torch.float32)
-    for start in range(0, len(rows), chunk_rows):
-        chunk = slice(start, start + chunk_rows)
-        total = total + checkpoint(
-            _kl_rows, student_rows[chunk], teacher_rows[chunk], student_head, teacher_head, *caps, use_reentrant=False
-        )
-    return total / max(len(rows), 1)
-
-
-def kl_uniform(logits: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+def kl_uniform(logits: Logits, loss_mask: torch.Tensor) -> torch.Tensor:
     """KL(Uniform || p) = sum_v (1/V)(log(1/V) - log p(v)), mean over target positions (MaxEnt's forget loss)."""
+    if isinstance(logits, Head):
+        total, count = _over_heads(_kl_uniform_rows, [logits], prediction_mask(loss_mask))
+        return total / max(count, 1)
     log_p = F.log_softmax(logits.float(), dim=-1)
     per_position = -math.log(log_p.size(-1)) - log_p.mean(-1)
     return _masked_mean(per_position, loss_mask)

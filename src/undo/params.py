@@ -65,6 +65,9 @@ class Schema(BaseModel):
             raise InvalidParams(problems(err)) from None
 
 
+# At Gemma's 256k vocabulary the paper grids compute every logit loss from hidden states, 256 positions at a
+# time: one (B, 2048, 256k) fp32 logit tensor alone is 2 GB a row (benchmarks/distill_memory.py).
+PAPER_CHUNK_ROWS = 256
 PUBLIC_BETAS = (0.9, 0.999)  # the public code's AdamW betas (torch's default): the paper-scale grids use them
 
 
@@ -124,6 +127,8 @@ class StageParams(Schema):
     batch_size: Count
     eval_every: EvalEvery = 0
     eval_at: tuple[Count, ...] = ()  # further steps to evaluate at (e.g. the paper's attack budgets)
+    # the logit losses from hidden states, this many positions at a time (large vocabularies; see undo.objectives)
+    chunk_rows: Count | None = None
 
     @field_validator("mix", check_fields=False)
     @classmethod

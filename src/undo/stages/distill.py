@@ -13,7 +13,7 @@ from undo.errors import UserError
 from undo.models import build_like
 from undo.noise import shrink_and_perturb
 from undo.objectives import Distillation
-from undo.params import Count, Float, Mix, Optim, RunRef, StageParams
+from undo.params import Float, Mix, Optim, RunRef, StageParams
 from undo.selection import resolve
 from undo.stages.common import evaluator, fit, mixture, save, summarize
 from undo.stopping import retain_recovered
@@ -30,7 +30,6 @@ class Params(StageParams):
     mix: Mix
     optim: Optim
     tolerance: Annotated[Float, Field(ge=0)] | None = None  # stop once within it of the teacher; None: fixed steps
-    chunk_rows: Count | None = None  # the KL from hidden states, this many positions at a time (large vocabularies)
 
     @model_validator(mode="after")
     def _kind_options(self):

@@ -51,6 +51,6 @@ def run(exp, rundir, tracker, params: Params) -> dict:
         return summarize(TrainResult(), model, metrics, role=role)
     model = build_model(params.model or exp.scale.model, exp.tokenizer, seed=params.seed)
     data = mixture(exp, params.mix, params.batch_size, params.seed)
-    result = fit(exp, rundir, tracker, model, LanguageModeling(), {"train": data}, params)
+    result = fit(exp, rundir, tracker, model, LanguageModeling(params.chunk_rows), {"train": data}, params)
     save(exp, rundir, model)
     return summarize(result, model, role=role, epochs=data.epochs())

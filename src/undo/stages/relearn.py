@@ -43,7 +43,7 @@ def run(exp, rundir, tracker, params: Params) -> dict:
         rundir,
         tracker,
         model,
-        LanguageModeling(),
+        LanguageModeling(params.chunk_rows),
         {"train": data},
         params,
         optim=params.optim(),

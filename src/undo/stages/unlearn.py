@@ -52,7 +52,7 @@ def run(exp, rundir, tracker, params: Params) -> dict:
     model = exp.load_model(base)
     rundir.record_inputs(exp, base=base)
     repnoise = params.repnoise.model_dump() if params.repnoise else None
-    objective = make_objective(params.method, model, params.args, params.seed, repnoise)
+    objective = make_objective(params.method, model, params.args, params.seed, repnoise, params.chunk_rows)
     setting = exp.setting
     streams = {
         "forget": mixture(exp, setting.forget_mix, params.batch_size, params.seed),

@@ -11,14 +11,18 @@ from undo.unlearning.rmu import RMU
 METHODS = {"graddiff": GradDiff, "maxent": MaxEnt, "rmu": RMU}
 
 
-def make_objective(method: str, model, args: dict, seed: int = 0, repnoise: dict | None = None):
-    """The method's objective for `model`; `repnoise` {alpha, beta} adds the RepNoise terms on top."""
+def make_objective(
+    method: str, model, args: dict, seed: int = 0, repnoise: dict | None = None, chunk_rows: int | None = None
+):
+    """The method's objective for `model`; `repnoise` {alpha, beta} adds the RepNoise terms on top; `chunk_rows`
+    computes its logit losses from hidden states, that many positions at a time."""
     if method not in METHODS:
         raise UserError(f"unknown unlearning method {method!r}: choose one of {sorted(METHODS)}")
     try:
         objective = METHODS[method](model, seed=seed, **args)
     except TypeError as err:
         raise UserError(f"bad arguments for {method}: {err}") from None
+    objective.chunk_rows = chunk_rows
     if repnoise:
         objective = WithRepNoise(objective, model, seed=seed, **repnoise)
     return objective

@@ -8,6 +8,7 @@ import torch
 
 from undo import losses
 from undo.errors import UserError
+from undo.objectives import predictions
 from undo.unlearning.joint import Unlearning
 
 
@@ -37,7 +38,7 @@ class MaxEnt(Unlearning):
             retain_loss = losses.cross_entropy(logits, retain["input_ids"], retain["loss_mask"])
         else:
             with torch.no_grad():
-                reference = self.frozen(input_ids=retain["input_ids"]).logits
+                reference = predictions(self.frozen, retain["input_ids"], self.chunk_rows)
             retain_loss = losses.forward_kl(reference, logits, retain["loss_mask"])
         loss = self.forget_weight * forget_kl + self.retain_weight * retain_loss
         return loss, {"forget_kl_uniform": forget_kl.item(), f"retain_{self.retain}": retain_loss.item()}

@@ -7,6 +7,7 @@ import torch
 from accelerate.utils import extract_model_from_parallel
 
 from undo import losses
+from undo.objectives import head
 from undo.train import Objective
 from undo.unlearning.joint import joint_forward
 from undo.unlearning.rmu import decoder_layers
@@ -28,7 +29,9 @@ class WithRepNoise(Objective):
         self._activations: list[torch.Tensor] = []
         self._capturing = False
         self._handles = [layer.mlp.register_forward_hook(self._hook) for layer in decoder_layers(model)]
-        options = {k: v for k, v in base.forward_options.items() if k != "logits_to_keep"}  # the lens reads logits
+        options = {
+            k: v for k, v in base.forward_options.items() if k != "logits_to_keep"
+        }  # the last term reads every logit
         self.forward_options = {**options, "output_hidden_states": True}
 
     def _hook(self, module, inputs, output):
@@ -42,7 +45,7 @@ class WithRepNoise(Objective):
         self._activations = []
         self._capturing = True
         try:
-            out = joint_forward(model, batch, self.streams, **self.forward_options)
+            out = joint_forward(model, batch, self.streams, self.base.chunk_rows, **self.forward_options)
         finally:
             self._capturing = False
         loss, logs = self.base.loss(out, batch)
@@ -63,14 +66,13 @@ class WithRepNoise(Objective):
     def _logit_lens_ce(self, model, out, forget) -> torch.Tensor:
         """Mean forget CE of every layer's residual stream read through the final norm and output layer (their
         weights, not another forward of the wrapped model)."""
-        inner = extract_model_from_parallel(model)
-        cap = inner.config.final_logit_softcapping
-        per_layer = []
-        for hidden in out.hidden_states("forget")[1:-1]:
-            logits = inner.lm_head(inner.get_decoder().norm(hidden))
-            if cap:
-                logits = cap * torch.tanh(logits / cap)
-            per_layer.append(losses.cross_entropy(logits, forget["input_ids"], forget["loss_mask"]))
+        norm = extract_model_from_parallel(model).get_decoder().norm
+        per_layer = [
+            losses.cross_entropy(
+                head(model, norm(hidden), self.base.chunk_rows), forget["input_ids"], forget["loss_mask"]
+            )
+            for hidden in out.hidden_states("forget")[1:-1]
+        ]
         per_layer.append(losses.cross_entropy(out.logits("forget"), forget["input_ids"], forget["loss_mask"]))
         return torch.stack(per_layer).mean()
 
