@@ -200,7 +200,7 @@ def test_several_small_jobs_share_each_gpu_and_the_cores(monkeypatch):
     assert [label for label, env in worker_slots(workers=1)] == ["GPU 0", "GPU 3"]
 
 
-def test_worker_fan_out_runs_each_job_in_its_own_pinned_process(exp, monkeypatch, capsys):
+def test_worker_fan_out_runs_the_jobs_in_pinned_worker_processes(exp, monkeypatch, capsys):
     """The worker path (one per GPU, or CPU workers sharing the cores): worker processes, per-job logs,
     failures reported, the others finish."""
     from undo.launch import worker_slots
@@ -223,3 +223,36 @@ def test_worker_fan_out_runs_each_job_in_its_own_pinned_process(exp, monkeypatch
     assert "RMU layer 7 is outside the model" in failures[0][1]
     assert is_done(exp.run_dir("unlearn/a"))
     assert (exp.root / "unlearn" / ".logs" / "a.log").is_file()
+
+
+def test_a_worker_that_dies_fails_its_job_and_a_fresh_one_runs_the_rest(exp, monkeypatch):
+    """A worker killed mid-job (as the kernel kills for memory) fails that job with its exit code; the next job
+    runs in a replacement worker and finishes."""
+    import multiprocessing
+    import signal
+    import threading
+    import time
+
+    from undo.launch import _run_in_workers
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    launch(exp, [Job("pretrain", "base", MICRO_PRETRAIN)])
+    long = {**MICRO_PRETRAIN, "eval_every": 0, "optim": {"lr": 1e-3, "steps": 100_000}}
+    jobs = [Job("pretrain", "killed", long), Job("pretrain", "after", MICRO_PRETRAIN)]
+    log = exp.root / "pretrain" / ".logs" / "killed.log"
+
+    def kill_once_training():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "pretrain/killed" not in (log.read_text() if log.is_file() else ""):
+            time.sleep(0.2)
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_once_training)
+    killer.start()
+    slot = ("CPU worker 0", {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""})
+    failures = _run_in_workers(exp, jobs, [slot], "off")
+    killer.join()
+    assert [ref for ref, _ in failures] == ["pretrain/killed"]
+    assert "its worker died (exit code -9)" in failures[0][1]
+    assert is_done(exp.run_dir("pretrain/after")) and not is_done(exp.run_dir("pretrain/killed"))

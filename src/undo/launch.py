@@ -12,10 +12,10 @@ import fnmatch
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -264,35 +264,116 @@ def _run_here(exp, jobs: list[Job], params: dict, wandb) -> list[tuple[str, str]
 
 
 def _run_in_workers(exp, jobs: list[Job], slots: list[tuple[str, dict]], wandb) -> list[tuple[str, str]]:
-    """A worker process per slot (a GPU, or a share of the CPU cores); logs go to <stage>/.logs/<name>.log."""
-    pending, running, failures = list(jobs), {}, []
-    while pending or running:
-        for slot, (label, env) in enumerate(slots):
-            if slot not in running and pending:
-                job = pending.pop(0)
-                log = exp.root / job.stage / ".logs" / f"{job.name}.log"
-                log.parent.mkdir(parents=True, exist_ok=True)
-                with open(log, "w") as handle:
-                    proc = subprocess.Popen(
-                        [sys.executable, "-m", "undo.launch", json.dumps(job_spec(exp, job, wandb))],
-                        stdout=handle,
-                        stderr=subprocess.STDOUT,
-                        env={**os.environ, **env},
-                    )
-                running[slot] = (job, proc, log)
-                print(f"{label}: {job.ref} (log {log})", flush=True)
-        time.sleep(0.5)
-        for slot, (job, proc, log) in list(running.items()):
-            if proc.poll() is None:
+    """A long-lived worker process per slot (a GPU, or a share of the CPU cores) runs job after job, so it pays its
+    start-up (torch, the tokenizer) once, not per job; each job's output goes to <stage>/.logs/<name>.log. A job
+    that fails is reported and its worker goes on; a worker that dies (killed for memory, a crash) fails its job
+    and is replaced."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: the slot's threads and GPU apply
+    spec = experiment_spec(exp, wandb)
+    pending, failures = list(jobs), []
+    workers: dict[int, list] = {}  # slot -> [process, connection, (job, log) or None]
+
+    def start(slot: int) -> None:
+        ours, theirs = context.Pipe()
+        process = context.Process(target=_serve, args=(theirs, slots[slot][1], spec), daemon=True)
+        process.start()
+        theirs.close()
+        workers[slot] = [process, ours, None]
+
+    def assign(slot: int) -> None:
+        job = pending.pop(0)
+        log = exp.root / job.stage / ".logs" / f"{job.name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        workers[slot][1].send((asdict(job), str(log)))
+        workers[slot][2] = (job, log)
+        print(f"{slots[slot][0]}: {job.ref} (log {log})", flush=True)
+
+    def died(slot: int, job: Job, log: Path) -> str:
+        exit_code = workers[slot][0].exitcode
+        if pending:
+            start(slot)
+        return failure_message(exp, job, f"its worker died (exit code {exit_code}), see {log}")
+
+    for slot in range(min(len(slots), len(pending))):
+        start(slot)
+        assign(slot)
+    while busy := [w for w in workers.values() if w[2] is not None]:
+        wait([w[1] for w in busy] + [w[0].sentinel for w in busy])
+        for slot, (process, connection, current) in list(workers.items()):
+            if current is None:
                 continue
-            del running[slot]
-            if proc.returncode:
-                message = failure_message(exp, job, f"exit code {proc.returncode}, see {log}")
-                failures.append((job.ref, message))
-                print(f"{slots[slot][0]}: {job.ref} FAILED: {message}", flush=True)
+            job, log = current
+            if connection.poll():
+                try:
+                    failed = connection.recv()
+                except EOFError:  # the worker died mid-job
+                    process.join()
+                    failed = died(slot, job, log)
+            elif process.exitcode is not None:
+                failed = died(slot, job, log)
+            else:
+                continue
+            workers[slot][2] = None
+            if failed:
+                failures.append((job.ref, failed))
+                print(f"{slots[slot][0]}: {job.ref} FAILED: {failed}", flush=True)
             else:
                 print(f"{slots[slot][0]}: {job.ref} done", flush=True)
+            if pending:
+                assign(slot)
+    for process, connection, _ in workers.values():
+        if process.is_alive():
+            connection.send(None)
+        process.join(timeout=30)
     return failures
+
+
+def _serve(connection, env: dict[str, str], spec: dict) -> None:
+    """A worker's life: take the slot's threads (and GPU), build the experiment once, then run each job sent until
+    None comes, answering None when it finished or its failure message."""
+    os.environ.update(env)
+    import torch
+
+    torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
+    share = int(env.get("UNDO_GPU_SHARE", "1"))
+    if share > 1:
+        torch.cuda.set_per_process_memory_fraction(1 / share)  # several jobs on one GPU: none takes it all
+    exp = experiment_from(spec)
+    while (task := connection.recv()) is not None:
+        fields, log = task
+        job = Job(**fields)
+        with _output_to(log):
+            try:
+                execute(exp, job, validate(exp, [job])[job.ref], spec["wandb"])
+                failed = None
+            except Exception as err:  # the job's own failure: its run folder says why, the worker goes on
+                if not isinstance(err, UserError):
+                    traceback.print_exc()
+                failed = failure_message(exp, job, str(err) if isinstance(err, UserError) else repr(err))
+        connection.send(failed)
+
+
+@contextmanager
+def _output_to(path: str):
+    """Send this process's stdout and stderr, Python's and C's (file descriptors 1 and 2), to `path`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(path, "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
 
 
 def failure_message(exp, job: Job, fallback: str) -> str:
@@ -301,8 +382,8 @@ def failure_message(exp, job: Job, fallback: str) -> str:
     return error.read_text().strip() if error.is_file() else fallback
 
 
-def job_spec(exp, job: Job, wandb: str | None) -> dict:
-    """Everything another process (a worker, a cluster job) needs to run `job`: plain JSON."""
+def experiment_spec(exp, wandb: str | None) -> dict:
+    """Everything another process (a worker, a cluster job) needs to rebuild `exp`: plain JSON."""
     return {
         "setting": exp.setting.name,
         "scale": exp.scale.name,
@@ -310,34 +391,24 @@ def job_spec(exp, job: Job, wandb: str | None) -> dict:
         "checkpoint_every": exp.checkpoint_every,
         "keep_checkpoint": exp.keep_checkpoint,
         "wandb": wandb,
-        "job": asdict(job),
     }
+
+
+def experiment_from(spec: dict):
+    from undo.experiment import Experiment
+
+    return Experiment(
+        spec["setting"], spec["scale"], Path(spec["out"]), spec["checkpoint_every"], spec["keep_checkpoint"]
+    )
+
+
+def job_spec(exp, job: Job, wandb: str | None) -> dict:
+    """`experiment_spec` and the job: what a cluster job runs."""
+    return {**experiment_spec(exp, wandb), "job": asdict(job)}
 
 
 def run_spec(spec: dict) -> None:
     """Run a job described by `job_spec` in this process (raises when it fails)."""
-    from undo.experiment import Experiment
-
-    exp = Experiment(
-        spec["setting"], spec["scale"], Path(spec["out"]), spec["checkpoint_every"], spec["keep_checkpoint"]
-    )
+    exp = experiment_from(spec)
     job = Job(**spec["job"])
     execute(exp, job, validate(exp, [job])[job.ref], spec["wandb"])
-
-
-def _worker(spec: str) -> int:
-    share = int(os.environ.get("UNDO_GPU_SHARE", "1"))
-    if share > 1:
-        import torch
-
-        torch.cuda.set_per_process_memory_fraction(1 / share)  # several jobs on one GPU: none takes it all
-    try:
-        run_spec(json.loads(spec))
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_worker(sys.argv[1]))
