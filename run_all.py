@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser(__doc__.splitlines()[0]).parse_args(argv)  # validate before starting anything
     exp = experiment(args)
     cluster(args)  # bad launcher options stop the pipeline before it starts
-    grids = {name: grid_for(module.GRIDS, args) for name, module in STAGES if hasattr(module, "GRIDS")}
+    grids = {
+        name: grid_for(module.GRIDS, args, getattr(module, "VARIANTS", None))
+        for name, module in STAGES
+        if hasattr(module, "GRIDS")
+    }
     validate(exp, [job for jobs in grids.values() for job in jobs])  # every stage's values, before any stage runs
     matching = {name: not args.only or any(matches(j, args.only) for j in jobs) for name, jobs in grids.items()}
     if args.only and not any(matching.values()):

@@ -179,8 +179,44 @@ GRIDS = {
 }
 
 
+def variant_grid(
+    recipe: dict, retain_mix: dict[str, float], alphas: list[float], beta: float, teacher: str = "maxent"
+) -> list[Job]:
+    """Beyond the paper (`--variants`): full distillation of `teacher`'s selected run taught its distribution with
+    the forget vocabulary masked, its top 64 plus a uniform tail (no labels), and plain but on retain text only;
+    UNDO with the masked view at each alpha; and for every method the reset control (its selected teacher with
+    the forget-vocabulary embedding rows re-initialised, no training)."""
+    stop = {"tolerance": 0.05}
+    views = {
+        "mask": {"teacher_view": "mask-forget"},
+        "top64": {"teacher_view": "top-k", "top_k": 64},
+        "retain-text": {"mix": retain_mix},
+    }
+    selected = f"unlearn/selected:{teacher}"
+    jobs = [
+        Job("distill", f"full-{teacher}-{name}", {"kind": "full", "teacher": selected, **recipe, **stop, **view})
+        for name, view in views.items()
+    ]
+    jobs += [
+        Job(
+            "distill",
+            f"undo-{teacher}-a{alpha:g}-s0-mask",
+            {"kind": "undo", "teacher": selected, "alpha": alpha, "beta": beta, **recipe, **stop, **views["mask"]},
+        )
+        for alpha in alphas
+    ]
+    reset = {"kind": "reset", "batch_size": recipe["batch_size"], "seed": recipe["seed"]}
+    jobs += [Job("distill", f"reset-{m}", {**reset, "teacher": f"unlearn/selected:{m}"}) for m in METHODS]
+    return jobs
+
+
+VARIANTS = {
+    ("language", "embedded"): variant_grid(LANGUAGE_EMBEDDED, {"en": 1.0}, alphas=[0.2, 0.4, 0.6, 0.8], beta=0.1),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_stage(__doc__.splitlines()[0], GRIDS, argv)
+    return run_stage(__doc__.splitlines()[0], GRIDS, argv, variants=VARIANTS)
 
 
 if __name__ == "__main__":

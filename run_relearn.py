@@ -29,19 +29,22 @@ def targets(setting: str, scale: str) -> list[str]:
 
 
 def attack_grid(setting: str, scale: str, lrs: list[float], **attack) -> list[Job]:
+    return attacks(targets(setting, scale), lrs, **attack)
+
+
+def attacks(refs: list[str], lrs: list[float], tag: str = "", **attack) -> list[Job]:
     return [
-        Job(
-            "relearn",
-            f"{ref.replace('/', '-').replace(':', '-')}-lr{lr:g}",
-            {"model": ref, "lr": lr, **attack},
-        )
-        for ref in targets(setting, scale)
+        Job("relearn", f"{ref.replace('/', '-').replace(':', '-')}{tag}-lr{lr:g}", {"model": ref, "lr": lr, **attack})
+        for ref in refs
         for lr in lrs
     ]
 
 
+# The embedded language attack: 30 steps of 8 x 128 Korean tokens at two learning rates.
+LANGUAGE_EMBEDDED = dict(lrs=[1e-3, 3e-3], steps=30, batch_size=8, eval_every=5)
+
 GRIDS = {
-    ("language", "embedded"): attack_grid("language", "embedded", [1e-3, 3e-3], steps=30, batch_size=8, eval_every=5),
+    ("language", "embedded"): attack_grid("language", "embedded", **LANGUAGE_EMBEDDED),
     ("language", "paper"): attack_grid(
         "language",
         "paper",
@@ -85,8 +88,21 @@ GRIDS = {
 }
 
 
+def variant_attacks(setting: str, scale: str, lrs: list[float], **attack) -> list[Job]:
+    """`--variants`: the attacks of the distill stage's variant students and reset controls, and the same attack of
+    every model after its forget-vocabulary embedding rows are re-initialised (the report's robustness_after_reset)."""
+    variants = [job.ref for job in run_distill.VARIANTS[(setting, scale)]]
+    every = [*targets(setting, scale), *variants]
+    return [*attacks(variants, lrs, **attack), *attacks(every, lrs, tag="-reset", reset_forget_rows=True, **attack)]
+
+
+VARIANTS = {
+    ("language", "embedded"): variant_attacks("language", "embedded", **LANGUAGE_EMBEDDED),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_stage(__doc__.splitlines()[0], GRIDS, argv)
+    return run_stage(__doc__.splitlines()[0], GRIDS, argv, variants=VARIANTS)
 
 
 if __name__ == "__main__":

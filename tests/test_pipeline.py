@@ -96,6 +96,30 @@ def test_sweep_killed_at_a_random_point_reruns_to_the_same_results(smoke_run, tm
         assert records(twin) == records(run.parent), twin  # every record once, as in the uninterrupted sweep
 
 
+@pytest.mark.slow
+def test_variants_add_their_students_controls_and_attacks_after_a_reset(smoke_run, tmp_path):
+    """--variants on a finished pipeline runs only the variant jobs (about 80 attacks: 2 min on 2 cores) and reports
+    the variant students, the reset controls and robustness after a reset."""
+    import shutil
+
+    reference, _ = smoke_run
+    out = tmp_path / "outputs"
+    shutil.copytree(reference, out)
+    command = [sys.executable, "run_all.py", "--scale", "smoke", "--variants", "--out", str(out), "--wandb", "off"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"^0 job\(s\) to run", sections(result.stdout)["unlearn"], re.MULTILINE)
+    models = json.loads((out / "language/smoke/results/results.json").read_text())["models"]
+    by_name = {m["name"]: m for m in models}
+    assert {f"distill/reset-{m}" for m in ("graddiff", "maxent", "rmu")} <= by_name.keys()
+    assert by_name["distill/reset-maxent"]["role"] == "reset" and "attack" in by_name["distill/reset-maxent"]
+    for name in ("full-maxent-mask", "full-maxent-top64", "full-maxent-retain-text", "undo-maxent-a0.8-s0-mask"):
+        assert "robustness_after_reset" in by_name[f"distill/{name}"], name
+    views = {json.loads((out / "language/smoke/distill" / n / "summary.json").read_text())["teacher_view"]
+             for n in ("full-maxent-mask", "full-maxent-top64", "full-maxent-retain-text")}  # fmt: skip
+    assert views == {"mask-forget", "top-k", "full"}
+
+
 def test_run_all_smoke_arithmetic_reports_accuracy_per_operation_and_format(tmp_path, capsys):
     out = tmp_path / "outputs"
     assert run_all.main(["--setting", "arithmetic", "--scale", "smoke", "--out", str(out), "--wandb", "off"]) == 0

@@ -179,3 +179,31 @@ def test_a_tree_without_an_oracle_reports_recovered_forget_performance_instead_o
     assert "robustness_vs_compute" not in shown
     curves = shown["attack_curves/maxent"].table
     assert undo in {row[curves.columns.index("lineKey")] for row in curves.data}  # UNDO's curve is drawn
+
+
+def test_robustness_after_a_reset_is_scored_against_the_reset_attacks_of_reference_and_oracle(exp):
+    """Attacks with reset_forget_rows form their own envelope and their own robustness, beside the plain one."""
+    plant(exp, "pretrain/base", model_summary(4.0, 4.0, role="base"))
+    plant(exp, "pretrain/oracle", model_summary(4.1, 9.0, role="oracle"))
+    plant(exp, "unlearn/maxent-lr1", model_summary(4.1, 7.5, role="unlearned", method="maxent", base="pretrain/base"))
+    plant(
+        exp,
+        "distill/reset-maxent",
+        model_summary(4.3, 7.6, role="reset", method="maxent", teacher="unlearn/maxent-lr1"),
+    )
+    curves = {  # plain attack, attack after the reset
+        "pretrain/oracle": ([9.0, 7.0, 6.0], [9.5, 8.0, 7.0]),
+        "unlearn/maxent-lr1": ([7.5, 4.5, 4.0], [8.0, 6.0, 5.0]),
+        "distill/reset-maxent": ([7.6, 6.0, 5.0], [8.0, 6.0, 5.0]),
+    }
+    for i, (ref, (plain, after_reset)) in enumerate(curves.items()):
+        plant(exp, f"relearn/r{i}", attack(ref, 1e-3, plain))
+        plant(exp, f"relearn/r{i}-reset", {**attack(ref, 1e-3, after_reset), "reset_forget_rows": True})
+    results = collect(exp)
+    reset = next(e for e in results["models"] if e["name"] == "distill/reset-maxent")
+    assert reset["robustness"]["reference"] == "unlearn/maxent-lr1"
+    assert reset["robustness"]["per_budget"]["2"] == pytest.approx((6.0 - 4.5) / (7.0 - 4.5))
+    assert reset["robustness_after_reset"]["per_budget"]["2"] == pytest.approx(0.0)  # no better once all are reset
+    assert reset["attack_after_reset"]["4"] == {"forget": 5.0, "lr": 1e-3}
+    table = write(exp, results)["markdown"].read_text()
+    assert "re-initialised" in table and "robust @2 (reset)" in table

@@ -35,6 +35,11 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--only", help="run only jobs whose name or stage/name matches this glob, e.g. 'maxent-*'")
     p.add_argument("--seed", type=int, default=0, help="added to every job's seed: a whole replicate of the grid")
     p.add_argument(
+        "--variants",
+        action="store_true",
+        help="add the grids beyond the paper: distillation variants, the embedding-reset control, attacks after resets",
+    )
+    p.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -125,29 +130,41 @@ def cluster(args):
     )
 
 
-def grid_for(grids: Grids, args) -> list:
+def grid_for(grids: Grids, args, variants: Grids | None = None) -> list:
+    """The stage's jobs for the parsed arguments; with --variants, its variant grid too (if it has variants)."""
     from undo.settings import get_setting
 
     get_setting(args.setting).scale(args.scale)  # clear errors for unknown names first
-    if args.scale == "smoke" and (args.setting, "embedded") in grids:
-        jobs = smoke(grids[(args.setting, "embedded")])
-    elif args.scale == "rehearsal" and (args.setting, "paper") in grids:
-        from undo.rehearsal import rehearse
-
-        jobs = rehearse(grids[(args.setting, "paper")])
-    elif (args.setting, args.scale) in grids:
-        jobs = grids[(args.setting, args.scale)]
-    else:
-        raise UserError(f"this stage has no grid for --setting {args.setting} --scale {args.scale}")
+    jobs = _pick(grids, args, "grid")
+    if args.variants and variants is not None:
+        jobs = jobs + _pick(variants, args, "variant grid")
     return reseed(jobs, args.seed) if args.seed else jobs
 
 
-def run_stage(description: str, grids: Grids, argv: list[str] | None = None, after: Callable | None = None) -> int:
-    """Parse arguments, launch the chosen grid, then call `after(exp)` (e.g. selection or a table)."""
+def _pick(grids: Grids, args, what: str) -> list:
+    if args.scale == "smoke" and (args.setting, "embedded") in grids:
+        return smoke(grids[(args.setting, "embedded")])
+    if args.scale == "rehearsal" and (args.setting, "paper") in grids:
+        from undo.rehearsal import rehearse
+
+        return rehearse(grids[(args.setting, "paper")])
+    if (args.setting, args.scale) in grids:
+        return grids[(args.setting, args.scale)]
+    raise UserError(f"this stage has no {what} for --setting {args.setting} --scale {args.scale}")
+
+
+def run_stage(
+    description: str,
+    grids: Grids,
+    argv: list[str] | None = None,
+    after: Callable | None = None,
+    variants: Grids | None = None,
+) -> int:
+    """Parse arguments, launch the chosen grid (and variant grid), then call `after(exp)` (e.g. selection)."""
     from undo.launch import launch
 
     args = parser(description).parse_args(argv)
-    jobs = grid_for(grids, args)
+    jobs = grid_for(grids, args, variants)
     exp = experiment(args)
     failed = launch(
         exp,

@@ -18,6 +18,7 @@ ROLE_STYLE = {
     "distilled": ("tab:blue", "D"),
     "undo": ("tab:green", "^"),
     "matched": ("tab:purple", "v"),
+    "reset": ("tab:orange", "P"),
 }
 
 

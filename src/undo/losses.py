@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -77,8 +78,37 @@ def _kl_uniform_rows(logits: torch.Tensor) -> torch.Tensor:
     return (-math.log(logits.size(-1)) - F.log_softmax(logits, dim=-1).mean(-1)).sum()
 
 
-def _forward_kl_rows(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
-    return F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), reduction="sum", log_target=True)
+def _forward_kl_rows(teacher: torch.Tensor, student: torch.Tensor, view=None) -> torch.Tensor:
+    if view is None:
+        return F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), reduction="sum", log_target=True)
+    p = view(teacher)  # zeros allowed: xlogy(0, 0) = 0
+    return (torch.xlogy(p, p) - p * F.log_softmax(student, -1)).sum()
+
+
+class MaskTokens:
+    """A view of the teacher: its distribution with these tokens removed and the rest renormalised (distilling
+    it, the student learns to give them nothing)."""
+
+    def __init__(self, tokens: torch.Tensor):
+        self.tokens = tokens  # (V,) bool
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        return F.softmax(logits.masked_fill(self.tokens.to(logits.device), float("-inf")), dim=-1)
+
+
+class TopKTail:
+    """A view of the teacher that needs no labels of what is forgotten: its k most likely tokens keep their
+    probabilities and the rest of the mass is spread evenly over the other tokens, so whatever the teacher
+    still ranks just below the top (a suppressed capability) is not passed on."""
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        p = F.softmax(logits, dim=-1)
+        top = p.topk(self.k, dim=-1)
+        tail = (1 - top.values.sum(-1, keepdim=True)).clamp_min(0) / (p.size(-1) - self.k)
+        return tail.expand_as(p).scatter(-1, top.indices, top.values)
 
 
 def nll_sum(logits: Logits, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -104,15 +134,16 @@ def _masked_mean(per_position: torch.Tensor, loss_mask: torch.Tensor) -> torch.T
     return (per_position * mask).sum() / mask.sum().clamp_min(1)
 
 
-def forward_kl(teacher_logits: Logits, student_logits: Logits, loss_mask: torch.Tensor) -> torch.Tensor:
-    """KL(p_teacher || p_student) over the full vocabulary at temperature 1, mean over target positions."""
+def forward_kl(teacher_logits: Logits, student_logits: Logits, loss_mask: torch.Tensor, view=None) -> torch.Tensor:
+    """KL(p_teacher || p_student) over the full vocabulary at temperature 1, mean over target positions; `view`
+    (MaskTokens, TopKTail) maps the teacher's logits to the distribution the student is taught instead."""
+    rows = partial(_forward_kl_rows, view=view)
     if isinstance(student_logits, Head):
-        total, count = _over_heads(_forward_kl_rows, [teacher_logits, student_logits], prediction_mask(loss_mask))
+        total, count = _over_heads(rows, [teacher_logits, student_logits], prediction_mask(loss_mask))
         return total / max(count, 1)
-    log_t = F.log_softmax(teacher_logits.float(), dim=-1)
-    log_s = F.log_softmax(student_logits.float(), dim=-1)
-    per_position = F.kl_div(log_s, log_t, reduction="none", log_target=True).sum(-1)
-    return _masked_mean(per_position, loss_mask)
+    mask = prediction_mask(loss_mask)
+    total = rows(teacher_logits.float()[mask], student_logits.float()[mask])
+    return total / mask.sum().clamp_min(1)
 
 
 def kl_uniform(logits: Logits, loss_mask: torch.Tensor) -> torch.Tensor:

@@ -43,18 +43,20 @@ class LanguageModeling(Objective):
 
 
 class Distillation(Objective):
-    """Forward KL from a frozen teacher's output distribution to the student's, on unlabelled text: every
-    position counts, since an answer-only mask would be a label."""
+    """Forward KL from a frozen teacher's output distribution (or a `view` of it: losses.MaskTokens,
+    losses.TopKTail) to the student's, on unlabelled text: every position counts, since an answer-only mask would
+    be a label."""
 
     frozen_streams = ("train",)
 
-    def __init__(self, teacher, chunk_rows: int | None = None):
+    def __init__(self, teacher, chunk_rows: int | None = None, view=None):
         self.frozen = teacher
         self.chunk_rows = chunk_rows
+        self.view = view
 
     def __call__(self, model, batch):
         data = batch["train"]
         with torch.no_grad():
             teacher = predictions(self.frozen, data["input_ids"], self.chunk_rows)
         student = predictions(model, data["input_ids"], self.chunk_rows)
-        return losses.forward_kl(teacher, student, torch.ones_like(data["loss_mask"])), {}
+        return losses.forward_kl(teacher, student, torch.ones_like(data["loss_mask"]), self.view), {}

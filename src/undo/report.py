@@ -21,6 +21,9 @@ from undo.selection import SELECTED, resolve
 
 MODEL_STAGES = ("pretrain", "unlearn", "distill")
 DEFAULT_TEACHER = f"unlearn/{SELECTED}maxent"
+# The attacks of a model, and its robustness among them: plain, and after every attacked model's forget-vocabulary
+# embedding rows were re-initialised (relearn's reset_forget_rows), so no score comes only from pushed-down logits.
+ATTACK_KINDS = {False: ("attack", "robustness"), True: ("attack_after_reset", "robustness_after_reset")}
 
 
 def best_attack(attacks: list[dict], metric: Metric) -> dict[int, dict]:
@@ -48,14 +51,33 @@ def robustness(forget_model: float, forget_unlearned: float, forget_oracle: floa
 
 
 def reference_unlearned(entry: dict) -> str:
-    """Which unlearn-only model a robustness score is measured against: a distilled model's teacher; for a
-    robust-unlearning variant (e.g. maxent+sam) the plain method's selected run; the MaxEnt teacher otherwise."""
+    """Which unlearn-only model a robustness score is measured against: a distilled (or reset) model's teacher;
+    for a robust-unlearning variant (e.g. maxent+sam) the plain method's selected run; the MaxEnt teacher
+    otherwise."""
     if entry["role"] == "unlearned":
         plain = entry["method"].split("+")[0]
         return entry["name"] if plain == entry["method"] else f"unlearn/{SELECTED}{plain}"
-    if entry["role"] in ("distilled", "undo") and entry.get("teacher", "").startswith("unlearn/"):
+    if entry["role"] in ("distilled", "undo", "reset") and entry.get("teacher", "").startswith("unlearn/"):
         return entry["teacher"]
     return DEFAULT_TEACHER
+
+
+def score_attacks(entry: dict, reference: dict | None, oracle: dict | None, key: str, headline: int) -> dict | None:
+    """Robustness at each budget where the model, its unlearn-only reference and the oracle all were attacked
+    (attacks of kind `key`); None when one of them was not."""
+    if any(m is None or key not in m for m in (entry, reference, oracle)):
+        return None
+    per_budget = {
+        step: robustness(point["forget"], reference[key][step]["forget"], oracle[key][step]["forget"])
+        for step, point in entry[key].items()
+        if step in reference[key] and step in oracle[key]
+    }
+    return {
+        "reference": reference["name"],
+        "headline_budget": headline,
+        "headline": per_budget.get(str(headline)),
+        "per_budget": per_budget,
+    }
 
 
 def train_curve(metrics_file) -> list[dict]:
@@ -94,7 +116,8 @@ def collect(exp) -> dict:
     attacks = defaultdict(list)
     for ref in exp.finished_runs("relearn"):
         summary = exp.summary(ref)
-        attacks[summary["target"]].append({"lr": summary["lr"], "curve": summary["curve"], "run": ref})
+        key = (summary["target"], bool(summary.get("reset_forget_rows")))
+        attacks[key].append({"lr": summary["lr"], "curve": summary["curve"], "run": ref})
     entries = []
     for stage in MODEL_STAGES:
         for ref in exp.finished_runs(stage):
@@ -115,42 +138,28 @@ def collect(exp) -> dict:
             }
             if entry["role"] == "matched":
                 entry["kl_curve"] = train_curve(exp.finished(ref) / "metrics.jsonl")
-            if ref in attacks:
-                entry["attack"] = {str(s): v for s, v in best_attack(attacks[ref], setting.forget).items()}
-                entry["attack_runs"] = len(attacks[ref])
+            for reset, (key, _) in ATTACK_KINDS.items():
+                if (ref, reset) in attacks:
+                    entry[key] = {str(s): v for s, v in best_attack(attacks[ref, reset], setting.forget).items()}
+            if (ref, False) in attacks:
+                entry["attack_runs"] = len(attacks[ref, False])
             entries.append(entry)
     by_name = {e["name"]: e for e in entries}
     budgets = list(exp.scale.attack_budgets)
     has_oracle = ORACLE in by_name
     for entry in entries:
-        if "attack" not in entry:
-            continue
-        if not has_oracle:  # no data-filtered model to score against: how much forget performance came back
+        if "attack" in entry and not has_oracle:  # no data-filtered model: how much forget performance came back
             start = entry["attack"].get("0", {}).get("forget")
             if start is not None:
                 entry["recovered"] = {step: point["forget"] - start for step, point in entry["attack"].items()}
-            continue
-        try:
-            reference = by_name.get(resolve(exp, reference_unlearned(entry)))
-        except UserError:  # no unlearned model of that method yet
-            reference = None
-        oracle = by_name.get(ORACLE)
-        if reference is None or oracle is None or "attack" not in reference or "attack" not in oracle:
-            continue
-        per_budget = {}
-        for step in entry["attack"]:
-            if step in reference["attack"] and step in oracle["attack"]:
-                per_budget[step] = robustness(
-                    entry["attack"][step]["forget"],
-                    reference["attack"][step]["forget"],
-                    oracle["attack"][step]["forget"],
-                )
-        entry["robustness"] = {
-            "reference": reference["name"],
-            "headline_budget": budgets[1],
-            "headline": per_budget.get(str(budgets[1])),
-            "per_budget": per_budget,
-        }
+        elif "attack" in entry or "attack_after_reset" in entry:
+            try:
+                reference = by_name.get(resolve(exp, reference_unlearned(entry)))
+            except UserError:  # no unlearned model of that method yet
+                reference = None
+            for key, score in ATTACK_KINDS.values():
+                if scored := score_attacks(entry, reference, by_name.get(ORACLE), key, budgets[1]):
+                    entry[score] = scored
     selected = {}
     for method in sorted({e["method"] for e in entries if e["role"] == "unlearned"}):
         with suppress(UserError):  # no run of the method keeps the retain metric: nothing selected
@@ -211,6 +220,28 @@ def markdown(results: dict) -> str:
             *(_fmt(budget_value(e, b)) for b in budgets), *(_fmt(robust.get(str(b)), 2) for b in budgets[1:]),
             _fmt(e["compute_pct"], 1),
         ]))  # fmt: skip
+    after_reset = [e for e in results["models"] if "robustness_after_reset" in e]
+    if after_reset:
+        lines += [
+            "",
+            "Robustness when every attacked model first had its forget-vocabulary embedding rows re-initialised:",
+            "",
+            _row(
+                [
+                    "model",
+                    *(f"robust @{b} (plain)" for b in budgets[1:]),
+                    *(f"robust @{b} (reset)" for b in budgets[1:]),
+                ]
+            ),
+            _row(["---"] * (2 * len(budgets) - 1)),
+        ]
+        for e in after_reset:
+            plain = e.get("robustness", {}).get("per_budget", {})
+            reset = e["robustness_after_reset"]["per_budget"]
+            cells = [_fmt(plain.get(str(b)), 2) for b in budgets[1:]] + [
+                _fmt(reset.get(str(b)), 2) for b in budgets[1:]
+            ]
+            lines.append(_row([e["name"], *cells]))
     details = [m for m in results["metrics"] if m not in (retain, forget)]
     if details:
         lines += [

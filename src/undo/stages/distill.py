@@ -1,5 +1,7 @@
 """Distillation on output logits: full distillation into a random init, UNDO (a noised copy of the teacher)
-and oracle matching (teacher = oracle, student = the base model or a random init)."""
+and oracle matching (teacher = oracle, student = the base model or a random init); the student may be taught a
+view of the teacher (its forget vocabulary masked, or its top k plus a uniform tail). Beside them, the control
+"reset": the teacher itself with its forget-vocabulary embedding rows re-initialised, without any training."""
 
 from __future__ import annotations
 
@@ -8,31 +10,43 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from undo import losses
 from undo.compute import percent_of_oracle
 from undo.errors import UserError
+from undo.forget_vocab import forget_vocabulary, reset_rows
 from undo.models import build_like
 from undo.noise import shrink_and_perturb
 from undo.objectives import Distillation
-from undo.params import Float, Mix, Optim, RunRef, StageParams
+from undo.params import Count, Float, Mix, Optim, RunRef, StageParams
 from undo.selection import resolve
 from undo.stages.common import evaluator, fit, mixture, save, summarize
 from undo.stopping import retain_recovered
+from undo.train import TrainResult
 
-ROLES = {"full": "distilled", "undo": "undo", "match": "matched"}
+ROLES = {"full": "distilled", "undo": "undo", "match": "matched", "reset": "reset"}
 
 
 class Params(StageParams):
-    kind: Literal["full", "undo", "match"]
+    kind: Literal["full", "undo", "match", "reset"]
     teacher: RunRef  # e.g. unlearn/selected:maxent
     student: Literal["random"] | RunRef = "random"  # oracle matching only: a random init or a run
     alpha: Annotated[Float, Field(ge=0, le=1)] | None = None  # UNDO's shrink
     beta: Annotated[Float, Field(ge=0, le=1)] | None = None  # UNDO's perturbation
-    mix: Mix
-    optim: Optim
+    mix: Mix | None = None  # every kind but reset, which does not train
+    optim: Optim | None = None
     tolerance: Annotated[Float, Field(ge=0)] | None = None  # stop once within it of the teacher; None: fixed steps
+    teacher_view: Literal["full", "mask-forget", "top-k"] = "full"  # what the student is taught (undo.losses)
+    top_k: Count | None = None  # the top-k view's k
 
     @model_validator(mode="after")
     def _kind_options(self):
+        training = self.kind != "reset"
+        if training and (self.mix is None or self.optim is None):
+            raise ValueError(f"kind {self.kind!r} trains: it needs mix and optim")
+        if not training and (self.mix, self.optim, self.tolerance) != (None, None, None):
+            raise ValueError("kind 'reset' does not train: drop mix, optim and tolerance")
+        if (self.teacher_view == "top-k") != (self.top_k is not None):
+            raise ValueError("teacher_view 'top-k' needs top_k, and top_k needs teacher_view 'top-k'")
         if self.kind == "undo" and (self.alpha is None or self.beta is None):
             raise ValueError("UNDO needs alpha and beta")
         if self.kind != "undo" and (self.alpha is not None or self.beta is not None):
@@ -45,12 +59,45 @@ class Params(StageParams):
         return {"teacher": self.teacher, **({} if self.student == "random" else {"student": self.student})}
 
 
+def teacher_view(exp, params: Params):
+    """The view of the teacher the student is taught (None: its full distribution)."""
+    if params.teacher_view == "mask-forget":
+        return losses.MaskTokens(forget_vocabulary(exp))
+    if params.teacher_view == "top-k":
+        return losses.TopKTail(params.top_k)
+    return None
+
+
+def reset_control(exp, rundir, teacher, teacher_ref: str, teacher_summary: dict, seed: int) -> dict:
+    """The teacher with the rows of its forget vocabulary in the (tied) embedding re-initialised: what removing
+    the forget tokens' embeddings alone buys, with no distillation."""
+    tokens = forget_vocabulary(exp)
+    reset_rows(teacher, tokens, seed)
+    rundir.record_inputs(exp, teacher=teacher_ref)
+    save(exp, rundir, teacher)
+    return summarize(
+        TrainResult(),
+        teacher,
+        evaluator(exp)(teacher),
+        role=ROLES["reset"],
+        kind="reset",
+        teacher=teacher_ref,
+        method=teacher_summary.get("method", teacher_summary.get("role")),
+        reset_tokens=int(tokens.sum()),
+        seed=seed,
+        teacher_metrics=teacher_summary["metrics"],
+        compute_pct=0.0,
+    )
+
+
 def run(exp, rundir, tracker, params: Params) -> dict:
     kind, seed = params.kind, params.seed
     teacher_ref = resolve(exp, params.teacher)
     student_ref = None if params.student == "random" else resolve(exp, params.student)
     teacher = exp.load_model(teacher_ref)
     teacher_summary = exp.summary(teacher_ref)
+    if kind == "reset":
+        return reset_control(exp, rundir, teacher, teacher_ref, teacher_summary, seed)
     if kind == "undo":
         student = shrink_and_perturb(copy.deepcopy(teacher), params.alpha, params.beta, seed)
     elif params.student == "random":
@@ -76,7 +123,7 @@ def run(exp, rundir, tracker, params: Params) -> dict:
         rundir,
         tracker,
         student,
-        Distillation(teacher, params.chunk_rows),
+        Distillation(teacher, params.chunk_rows, teacher_view(exp, params)),
         {"train": data},
         params,
         stop=stop,
@@ -96,6 +143,8 @@ def run(exp, rundir, tracker, params: Params) -> dict:
         student_init=student_init,
         alpha=params.alpha,
         beta=params.beta,
+        teacher_view=params.teacher_view,
+        top_k=params.top_k,
         seed=seed,
         teacher_metrics=teacher_summary["metrics"],
         compute_pct=percent_of_oracle(exp, result.flops),

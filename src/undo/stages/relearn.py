@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from undo.forget_vocab import forget_vocabulary, reset_rows
 from undo.objectives import LanguageModeling
 from undo.params import Bool, Count, Float, LearningRate, Mix, Optim, RunRef, StageParams
 from undo.selection import resolve
@@ -22,6 +23,8 @@ class Params(StageParams):
     betas: tuple[Float, Float] | None = None  # AdamW's; default: undo.params.Optim's
     mix: Mix | None = None  # default: the forget domain only; the mixed-data attack adds the retain domain
     save_model: Bool = False
+    # first re-initialise the model's forget-vocabulary embedding rows (the report's robustness_after_reset)
+    reset_forget_rows: Bool = False
 
     def inputs(self) -> dict[str, str]:
         return {"model": self.model}
@@ -35,6 +38,8 @@ def run(exp, rundir, tracker, params: Params) -> dict:
     setting = exp.setting
     target = resolve(exp, params.model)
     model = exp.load_model(target)
+    if params.reset_forget_rows:
+        reset_rows(model, forget_vocabulary(exp), params.seed)
     rundir.record_inputs(exp, model=target)
     data = mixture(exp, params.mix or setting.forget_mix, params.batch_size, params.seed)
     # The attack's curve needs the forget metric only, often; the retain metric is measured once at the end.
@@ -60,6 +65,7 @@ def run(exp, rundir, tracker, params: Params) -> dict:
         target=target,
         target_ref=params.model,
         lr=params.lr,
+        reset_forget_rows=params.reset_forget_rows,
         curve=curve,
         epochs=data.epochs(),
     )
