@@ -8,14 +8,17 @@ The attacker is the strongest learning rate at each step budget (run_eval.py tak
 
 from __future__ import annotations
 
+import re
 import sys
 
 import run_distill
 import run_pretrain
 import run_unlearn
 from undo.cli import guarded, run_stage
+from undo.experiment import ORACLE
 from undo.launch import Job
 from undo.params import PAPER_CHUNK_ROWS, PUBLIC_BETAS
+from undo.unlearning import METHODS
 
 
 def targets(setting: str, scale: str) -> list[str]:
@@ -88,16 +91,38 @@ GRIDS = {
 }
 
 
-def variant_attacks(setting: str, scale: str, lrs: list[float], **attack) -> list[Job]:
-    """`--variants`: the attacks of the distill stage's variant students and reset controls, and the same attack of
-    every model after its forget-vocabulary embedding rows are re-initialised (the report's robustness_after_reset)."""
+def variant_attacks(setting: str, scale: str, lrs: list[float], search: dict, **attack) -> list[Job]:
+    """`--variants`: the attacks of the distill stage's variant students and reset controls; the same attack of
+    every model after its forget-vocabulary embedding rows are re-initialised (the report's robustness_after_reset);
+    and the Optuna attacker (`search`) on the oracle, each method's selected teacher, every full-distillation
+    student and every plain UNDO student."""
     variants = [job.ref for job in run_distill.VARIANTS[(setting, scale)]]
     every = [*targets(setting, scale), *variants]
-    return [*attacks(variants, lrs, **attack), *attacks(every, lrs, tag="-reset", reset_forget_rows=True, **attack)]
+    distilled = [job.ref for job in run_distill.GRIDS[(setting, scale)] + run_distill.VARIANTS[(setting, scale)]]
+    searched = [
+        ORACLE,
+        *(f"unlearn/selected:{method}" for method in METHODS),
+        *(ref for ref in distilled if ref.startswith("distill/full-") or re.fullmatch(r"distill/undo-.*-s\d+", ref)),
+    ]
+    return [
+        *attacks(variants, lrs, **attack),
+        *attacks(every, lrs, tag="-reset", reset_forget_rows=True, **attack),
+        *(
+            Job(
+                "relearn",
+                f"{ref.replace('/', '-').replace(':', '-')}-optuna",
+                {"model": ref, "search": search, **attack},
+            )
+            for ref in searched
+        ),
+    ]
 
 
 VARIANTS = {
-    ("language", "embedded"): variant_attacks("language", "embedded", **LANGUAGE_EMBEDDED),
+    # Optuna: 6 trials of the same 30-step attack, learning rates from 1e-5 to 1e-2 (the grid's two lie inside).
+    ("language", "embedded"): variant_attacks(
+        "language", "embedded", search={"trials": 6, "low": 1e-5, "high": 1e-2}, **LANGUAGE_EMBEDDED
+    ),
 }
 
 

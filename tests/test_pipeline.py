@@ -98,8 +98,8 @@ def test_sweep_killed_at_a_random_point_reruns_to_the_same_results(smoke_run, tm
 
 @pytest.mark.slow
 def test_variants_add_their_students_controls_and_attacks_after_a_reset(smoke_run, tmp_path):
-    """--variants on a finished pipeline runs only the variant jobs (about 80 attacks: 2 min on 2 cores) and reports
-    the variant students, the reset controls and robustness after a reset."""
+    """--variants on a finished pipeline runs only the variant jobs (92 attacks, 14 of them Optuna searches) and
+    reports the variant students, the reset controls, robustness after a reset and under the Optuna attacker."""
     import shutil
 
     reference, _ = smoke_run
@@ -115,6 +115,8 @@ def test_variants_add_their_students_controls_and_attacks_after_a_reset(smoke_ru
     assert by_name["distill/reset-maxent"]["role"] == "reset" and "attack" in by_name["distill/reset-maxent"]
     for name in ("full-maxent-mask", "full-maxent-top64", "full-maxent-retain-text", "undo-maxent-a0.8-s0-mask"):
         assert "robustness_after_reset" in by_name[f"distill/{name}"], name
+    for name in ("full-maxent", "full-maxent-top64", "undo-maxent-a0.8-s0"):
+        assert len(by_name[f"distill/{name}"]["attack_optuna"]) == 3, name  # budgets 0, 2, 4 of the smoke scale
     views = {json.loads((out / "language/smoke/distill" / n / "summary.json").read_text())["teacher_view"]
              for n in ("full-maxent-mask", "full-maxent-top64", "full-maxent-retain-text")}  # fmt: skip
     assert views == {"mask-forget", "top-k", "full"}

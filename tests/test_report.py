@@ -206,4 +206,4 @@ def test_robustness_after_a_reset_is_scored_against_the_reset_attacks_of_referen
     assert reset["robustness_after_reset"]["per_budget"]["2"] == pytest.approx(0.0)  # no better once all are reset
     assert reset["attack_after_reset"]["4"] == {"forget": 5.0, "lr": 1e-3}
     table = write(exp, results)["markdown"].read_text()
-    assert "re-initialised" in table and "robust @2 (reset)" in table
+    assert "re-initialised" in table and "robust @2 (grid, reset)" in table

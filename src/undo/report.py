@@ -21,9 +21,16 @@ from undo.selection import SELECTED, resolve
 
 MODEL_STAGES = ("pretrain", "unlearn", "distill")
 DEFAULT_TEACHER = f"unlearn/{SELECTED}maxent"
-# The attacks of a model, and its robustness among them: plain, and after every attacked model's forget-vocabulary
-# embedding rows were re-initialised (relearn's reset_forget_rows), so no score comes only from pushed-down logits.
-ATTACK_KINDS = {False: ("attack", "robustness"), True: ("attack_after_reset", "robustness_after_reset")}
+# The attacks of a model and its robustness under them, per attacker (the learning-rate grid, or Optuna's search:
+# relearn's `search`) and whether every attacked model's forget-vocabulary embedding rows were first re-initialised
+# (relearn's reset_forget_rows, so that no score comes only from pushed-down logits): (attacker, reset) ->
+# (results.json key of the best attack per budget, of the robustness, and the column label of results.md).
+ATTACK_KINDS = {
+    ("grid", False): ("attack", "robustness", "grid"),
+    ("grid", True): ("attack_after_reset", "robustness_after_reset", "grid, reset"),
+    ("optuna", False): ("attack_optuna", "robustness_optuna", "optuna"),
+    ("optuna", True): ("attack_optuna_after_reset", "robustness_optuna_after_reset", "optuna, reset"),
+}
 
 
 def best_attack(attacks: list[dict], metric: Metric) -> dict[int, dict]:
@@ -116,8 +123,9 @@ def collect(exp) -> dict:
     attacks = defaultdict(list)
     for ref in exp.finished_runs("relearn"):
         summary = exp.summary(ref)
-        key = (summary["target"], bool(summary.get("reset_forget_rows")))
-        attacks[key].append({"lr": summary["lr"], "curve": summary["curve"], "run": ref})
+        kind = (summary.get("attacker", "grid"), bool(summary.get("reset_forget_rows")))
+        runs = summary.get("trials") or [{"lr": summary["lr"], "curve": summary["curve"]}]
+        attacks[summary["target"], kind] += [{**run, "run": ref} for run in runs]
     entries = []
     for stage in MODEL_STAGES:
         for ref in exp.finished_runs(stage):
@@ -138,11 +146,11 @@ def collect(exp) -> dict:
             }
             if entry["role"] == "matched":
                 entry["kl_curve"] = train_curve(exp.finished(ref) / "metrics.jsonl")
-            for reset, (key, _) in ATTACK_KINDS.items():
-                if (ref, reset) in attacks:
-                    entry[key] = {str(s): v for s, v in best_attack(attacks[ref, reset], setting.forget).items()}
-            if (ref, False) in attacks:
-                entry["attack_runs"] = len(attacks[ref, False])
+            for kind, (key, _, _) in ATTACK_KINDS.items():
+                if (ref, kind) in attacks:
+                    entry[key] = {str(s): v for s, v in best_attack(attacks[ref, kind], setting.forget).items()}
+            if (ref, ("grid", False)) in attacks:
+                entry["attack_runs"] = len(attacks[ref, ("grid", False)])
             entries.append(entry)
     by_name = {e["name"]: e for e in entries}
     budgets = list(exp.scale.attack_budgets)
@@ -152,12 +160,12 @@ def collect(exp) -> dict:
             start = entry["attack"].get("0", {}).get("forget")
             if start is not None:
                 entry["recovered"] = {step: point["forget"] - start for step, point in entry["attack"].items()}
-        elif "attack" in entry or "attack_after_reset" in entry:
+        elif any(key in entry for key, _, _ in ATTACK_KINDS.values()):
             try:
                 reference = by_name.get(resolve(exp, reference_unlearned(entry)))
             except UserError:  # no unlearned model of that method yet
                 reference = None
-            for key, score in ATTACK_KINDS.values():
+            for key, score, _ in ATTACK_KINDS.values():
                 if scored := score_attacks(entry, reference, by_name.get(ORACLE), key, budgets[1]):
                     entry[score] = scored
     selected = {}
@@ -220,28 +228,7 @@ def markdown(results: dict) -> str:
             *(_fmt(budget_value(e, b)) for b in budgets), *(_fmt(robust.get(str(b)), 2) for b in budgets[1:]),
             _fmt(e["compute_pct"], 1),
         ]))  # fmt: skip
-    after_reset = [e for e in results["models"] if "robustness_after_reset" in e]
-    if after_reset:
-        lines += [
-            "",
-            "Robustness when every attacked model first had its forget-vocabulary embedding rows re-initialised:",
-            "",
-            _row(
-                [
-                    "model",
-                    *(f"robust @{b} (plain)" for b in budgets[1:]),
-                    *(f"robust @{b} (reset)" for b in budgets[1:]),
-                ]
-            ),
-            _row(["---"] * (2 * len(budgets) - 1)),
-        ]
-        for e in after_reset:
-            plain = e.get("robustness", {}).get("per_budget", {})
-            reset = e["robustness_after_reset"]["per_budget"]
-            cells = [_fmt(plain.get(str(b)), 2) for b in budgets[1:]] + [
-                _fmt(reset.get(str(b)), 2) for b in budgets[1:]
-            ]
-            lines.append(_row([e["name"], *cells]))
+    lines += _attackers_table(results["models"], budgets)
     details = [m for m in results["metrics"] if m not in (retain, forget)]
     if details:
         lines += [
@@ -253,6 +240,27 @@ def markdown(results: dict) -> str:
         ]
         lines += [_row([e["name"], *(_fmt(e["metrics"].get(m)) for m in details)]) for e in results["models"]]
     return "\n".join(lines) + "\n"
+
+
+def _attackers_table(models: list[dict], budgets: list[int]) -> list[str]:
+    """Robustness per attacker (grid, Optuna; plain, after a reset) for the models scored by more than the grid."""
+    kinds = [(score, label) for _, score, label in ATTACK_KINDS.values() if any(score in e for e in models)]
+    if len(kinds) < 2:
+        return []
+    shown = [e for e in models if sum(score in e for score, _ in kinds) > 1]
+    head = ["model", *(f"robust @{b} ({label})" for _, label in kinds for b in budgets[1:])]
+    lines = [
+        "",
+        "Robustness under each attacker: the learning-rate grid or Optuna's search, on the model as it is or after "
+        "every attacked model's forget-vocabulary embedding rows were re-initialised:",
+        "",
+        _row(head),
+        _row(["---"] * len(head)),
+    ]
+    for e in shown:
+        cells = [_fmt(e.get(score, {}).get("per_budget", {}).get(str(b)), 2) for score, _ in kinds for b in budgets[1:]]
+        lines.append(_row([e["name"], *cells]))
+    return lines
 
 
 def write(exp, results: dict) -> dict:

@@ -1,0 +1,84 @@
+"""The Optuna attacker: a seeded search repeats exactly, the stage keeps every trial, the report scores it apart."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from planting import plant_run
+
+from undo.attack_search import search
+from undo.launch import Job, launch
+from undo.metrics import Metric
+from undo.params import InvalidParams
+from undo.report import collect
+from undo.stages.relearn import Params
+
+KO_CE = Metric("ko_ce", higher_is_better=False)
+
+
+def bowl(lr: float) -> list[dict]:
+    """A stand-in attack whose final forget CE is lowest (the attack strongest) at lr = 1e-3."""
+    return [{"step": 0, "ko_ce": 8.0}, {"step": 4, "ko_ce": 4.0 + (math.log10(lr) + 3) ** 2}]
+
+
+def test_a_seeded_search_repeats_exactly_and_finds_the_strongest_learning_rate():
+    first = search(bowl, KO_CE, trials=20, low=1e-6, high=1e-1, seed=3)
+    again = search(bowl, KO_CE, trials=20, low=1e-6, high=1e-1, seed=3)
+    other = search(bowl, KO_CE, trials=20, low=1e-6, high=1e-1, seed=4)
+    assert [t["lr"] for t in first] == [t["lr"] for t in again] != [t["lr"] for t in other]
+    assert all(1e-6 <= t["lr"] <= 1e-1 for t in first)
+    best = min(first, key=lambda t: t["curve"][-1]["ko_ce"])
+    assert abs(math.log10(best["lr"]) + 3) < 0.5  # within half a decade of the optimum after 20 trials
+
+
+def test_an_attack_takes_a_learning_rate_or_a_search():
+    base = {"model": "pretrain/base", "steps": 2, "batch_size": 2}
+    Params.parse({**base, "lr": 1e-3})
+    Params.parse({**base, "search": {"trials": 3, "low": 1e-5, "high": 1e-2}})
+    for bad, problem in (
+        ({**base}, "either lr or search"),
+        ({**base, "lr": 1e-3, "search": {"trials": 3, "low": 1e-5, "high": 1e-2}}, "either lr or search"),
+        ({**base, "search": {"trials": 3, "low": 1e-2, "high": 1e-5}}, "must be below"),
+    ):
+        with pytest.raises(InvalidParams, match=problem):
+            Params.parse(bad)
+
+
+def test_a_searched_attack_keeps_every_trial_and_repeats_with_its_seed(exp):
+    pretrain = {"mix": {"en": 0.5, "ko": 0.5}, "batch_size": 2, "eval_every": 2, "optim": {"lr": 1e-3, "steps": 2}}
+    assert launch(exp, [Job("pretrain", "base", pretrain)], wandb="off") == 0
+    attack = {"model": "pretrain/base", "steps": 2, "batch_size": 2, "eval_every": 1}
+    attack["search"] = {"trials": 3, "low": 1e-5, "high": 1e-2, "seed": 7}
+    jobs = [Job("relearn", name, attack) for name in ("a", "b")]
+    assert launch(exp, jobs, wandb="off") == 0
+    a, b = (json.loads((exp.run_dir(f"relearn/{n}") / "summary.json").read_text()) for n in ("a", "b"))
+    assert a["attacker"] == "optuna" and len(a["trials"]) == 3
+    assert [t["lr"] for t in a["trials"]] == [t["lr"] for t in b["trials"]]
+    assert [len(t["curve"]) for t in a["trials"]] == [3, 3, 3]  # steps 0, 1, 2
+    assert a["lr"] in [t["lr"] for t in a["trials"]] and a["steps"] == 6
+    assert a["curve"][-1]["ko_ce"] == min(t["curve"][-1]["ko_ce"] for t in a["trials"])
+
+
+def test_the_report_scores_the_optuna_attacker_apart_from_the_grid(exp):
+    summaries = {
+        "pretrain/base": {"role": "base"},
+        "pretrain/oracle": {"role": "oracle"},
+        "unlearn/maxent-lr1": {"role": "unlearned", "method": "maxent", "base": "pretrain/base"},
+    }
+    for ref, extra in summaries.items():
+        plant_run(exp, ref, {"metrics": {"en_ce": 4.0, "ko_ce": 8.0}, "steps": 1, "flops": 1.0, **extra})
+    grid = {"oracle": [9.0, 7.0], "unlearn/maxent-lr1": [8.0, 5.0]}
+    searched = {"oracle": ([9.0, 6.5], [9.0, 6.0]), "unlearn/maxent-lr1": ([8.0, 4.5], [8.0, 4.0])}
+    for i, target in enumerate(("pretrain/oracle", "unlearn/maxent-lr1")):
+        key = target.removeprefix("pretrain/")
+        curve = lambda values: [{"step": 2 * j, "ko_ce": v} for j, v in enumerate(values)]  # noqa: E731
+        common = {"metrics": {"ko_ce": 0.0}, "steps": 2, "flops": 1.0, "role": "attack", "target": target}
+        plant_run(exp, f"relearn/g{i}", {**common, "lr": 1e-3, "curve": curve(grid[key])})
+        trials = [{"lr": lr, "curve": curve(values)} for lr, values in zip((1e-4, 1e-2), searched[key], strict=True)]
+        plant_run(exp, f"relearn/o{i}", {**common, "attacker": "optuna", "lr": 1e-2, "curve": [], "trials": trials})
+    unlearned = next(e for e in collect(exp)["models"] if e["name"] == "unlearn/maxent-lr1")
+    assert unlearned["attack"]["2"] == {"forget": 5.0, "lr": 1e-3}
+    assert unlearned["attack_optuna"]["2"] == {"forget": 4.0, "lr": 1e-2}  # the best trial, not the grid's
+    assert unlearned["robustness_optuna"]["per_budget"]["2"] == 0.0
