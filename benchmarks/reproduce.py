@@ -1,5 +1,8 @@
 """Reproduce the embedded result over several seeds: robustness per model with its spread, and stage times.
 
+Writes <out>/replicates.{md,json,png} (undo.replicates): mean ± std per model, budget and attacker, and a figure
+with the spread.
+
     uv run python benchmarks/reproduce.py --seeds 0 1 2 [--setting arithmetic] [--out outputs/reproduce]
 
 Each seed is a whole replicate (`run_all.py --seed S`): its own pretraining, unlearning, distillation and
@@ -10,22 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import run_all
-
-
-def spread(values: list[float]) -> str:
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} (n={len(values)})"
+from undo.replicates import write
 
 
 def main() -> int:
@@ -36,8 +30,7 @@ def main() -> int:
     p.add_argument("--workers", default="1", help="CPU jobs at once (see run_all.py --workers)")
     p.add_argument("--scale", default="embedded")
     args = p.parse_args()
-    robustness, timings = defaultdict(lambda: defaultdict(list)), {}
-    budgets = None
+    replicates, timings = [], {}
     for seed in args.seeds:
         out = Path(args.out) / f"seed-{seed}"
         argv = ["--setting", args.setting, "--scale", args.scale, "--seed", str(seed), "--out", str(out)]
@@ -47,18 +40,11 @@ def main() -> int:
             print(f"seed {seed} failed with exit code {code}")
             return code
         results_dir = out / args.setting / args.scale / "results"
-        results = json.loads((results_dir / "results.json").read_text())
-        budgets = results["budgets"]
-        for model in results["models"]:
-            for budget, value in model.get("robustness", {}).get("per_budget", {}).items():
-                if value is not None:
-                    robustness[model["name"]][int(budget)].append(value)
+        replicates.append(json.loads((results_dir / "results.json").read_text()))
         timings[seed] = json.loads((results_dir / "timings.json").read_text())
-    print(f"\nrobustness over seeds {args.seeds} (mean ± std)")
-    print("| model | " + " | ".join(f"@{b} steps" for b in budgets[1:]) + " |")
-    print("|---" * len(budgets) + "|")
-    for name, per_budget in robustness.items():
-        print(f"| {name} | " + " | ".join(spread(per_budget.get(b, [])) for b in budgets[1:]) + " |")
+    paths = write(replicates, Path(args.out))
+    print(f"\nseeds {args.seeds}: " + paths["markdown"].read_text())
+    print(f"written: {', '.join(str(p) for p in paths.values())}")
     stages = list(next(iter(timings.values())))
     print("\nwall time per stage in seconds (a replicate resumed from finished runs shows only its re-check)")
     print("| seed | " + " | ".join(stages) + " | total |")

@@ -1,0 +1,48 @@
+"""Robustness over replicates: mean ± sample std per model, budget and attacker, by hand on synthetic records."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from undo.replicates import combine, markdown, write
+
+
+def replicate(full: tuple[float, float], undo: float | None, optuna: float | None = None) -> dict:
+    models = [
+        {"name": "distill/full-maxent", "robustness": {"per_budget": {"10": full[0], "30": full[1]}}},
+        {"name": "pretrain/base"},  # not attacked: left out
+    ]
+    if undo is not None:
+        models.append({"name": "distill/undo-a0.8", "robustness": {"per_budget": {"10": undo, "30": None}}})
+    if optuna is not None:
+        models[0]["robustness_optuna"] = {"per_budget": {"10": optuna}}
+    return {"budgets": [0, 10, 30], "models": models}
+
+
+def test_replicates_combine_to_mean_and_sample_std_per_model_budget_and_attacker(tmp_path):
+    replicates = [replicate((0.9, 0.7), 0.8, 0.5), replicate((1.0, 0.8), 0.6, 0.7), replicate((0.8, 0.6), None)]
+    combined = combine(replicates)
+    full = combined["models"]["distill/full-maxent"]["robustness"]
+    assert full["10"]["mean"] == pytest.approx(0.9) and full["10"]["std"] == pytest.approx(0.1)
+    assert full["30"] == {"mean": pytest.approx(0.7), "std": pytest.approx(0.1), "n": 3, "values": [0.7, 0.8, 0.6]}
+    undo = combined["models"]["distill/undo-a0.8"]["robustness"]
+    assert undo["10"]["n"] == 2 and undo["10"]["std"] == pytest.approx(statistics.stdev([0.8, 0.6]))
+    assert "30" not in undo  # a missing value is not a zero
+    optuna = combined["models"]["distill/full-maxent"]["robustness_optuna"]["10"]
+    assert optuna["mean"] == pytest.approx(0.6) and optuna["n"] == 2
+    assert "pretrain/base" not in combined["models"]
+    table = markdown(combined)
+    assert "| distill/full-maxent | 0.90 ± 0.10 (n=3) | 0.70 ± 0.10 (n=3) |" in table
+    assert "## Attacker: optuna" in table and "| distill/undo-a0.8 | 0.70 ± 0.14 (n=2) | – |" in table
+    paths = write(replicates, tmp_path)
+    assert json.loads(paths["json"].read_text())["replicates"] == 3
+    assert paths["figure"].stat().st_size > 5000
+
+
+def test_a_single_replicate_has_no_spread():
+    combined = combine([replicate((0.9, 0.7), None)])
+    point = combined["models"]["distill/full-maxent"]["robustness"]["10"]
+    assert point["std"] is None and "0.90 (n=1)" in markdown(combined)
