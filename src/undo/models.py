@@ -45,8 +45,13 @@ TINY = dict(
     max_position_embeddings=512,
 )
 
+SMALLEST = dict(num_hidden_layers=14, num_attention_heads=8, head_dim=128, hidden_size=320, intermediate_size=1280)
+
 PRESETS = {
-    "0.1B": dict(num_hidden_layers=14, num_attention_heads=8, head_dim=128, hidden_size=320, intermediate_size=1280),
+    "0.1B": SMALLEST,
+    # The WMDP rehearsal's stand-in for google/gemma-2-2b: its 26 layers (the WMDP grids steer layer 15 and train
+    # layers 10-15) at the 0.1B width, which a CPU can hold.
+    "0.1B-26-layers": {**SMALLEST, "num_hidden_layers": 26},
     "0.3B": dict(num_hidden_layers=14, num_attention_heads=8, head_dim=128, hidden_size=768, intermediate_size=3072),
     "0.6B": dict(num_hidden_layers=18, num_attention_heads=8, head_dim=256, hidden_size=1024, intermediate_size=4096),
     "0.9B": dict(num_hidden_layers=22, num_attention_heads=8, head_dim=256, hidden_size=1280, intermediate_size=5120),

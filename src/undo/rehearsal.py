@@ -7,8 +7,9 @@ code paths (streaming parquet, packing 2048-token blocks, gradient accumulation,
 vocabulary, checkpointing, saving, chaining by name, selection, the report) all run offline on a CPU.
 
 What a CPU cannot hold is scaled down and said so: one row per micro-batch and per evaluation batch, a few
-validation blocks, and for WMDP a randomly initialised 0.1B model saved as the start checkpoint in place of
-google/gemma-2-2b, with lm-eval's hub tasks replaced by the local quiz tasks under the same names and options.
+validation blocks, and for WMDP a randomly initialised model of Gemma-2-2b's depth at the 0.1B width saved as
+the start checkpoint in place of google/gemma-2-2b, with lm-eval's hub tasks replaced by the local quiz tasks
+under the same names and options.
 """
 
 from __future__ import annotations
@@ -101,13 +102,19 @@ def start_folder() -> Path:
 
 
 def _write_start(model: str) -> None:
-    from undo.data.tokenizer import GEMMA_SIZED, load_tokenizer
-    from undo.models import build_model
+    """Once per preset: a start saved from another preset (an earlier stand-in) is replaced."""
+    import json
+    import shutil
 
-    if (start_folder() / "config.json").is_file():
+    from undo.data.tokenizer import GEMMA_SIZED, load_tokenizer
+    from undo.models import PRESETS, build_model
+
+    config = start_folder() / "config.json"
+    if config.is_file() and PRESETS[model].items() <= json.loads(config.read_text()).items():
         return
     tmp = temporary(start_folder())
     build_model(model, load_tokenizer(GEMMA_SIZED), seed=0).save_pretrained(tmp)
+    shutil.rmtree(start_folder(), ignore_errors=True)
     os.replace(tmp, start_folder())
 
 

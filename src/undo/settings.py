@@ -292,10 +292,10 @@ WMDP = Setting(
         "smoke": smoke(EMBEDDED_WMDP),
         "paper": PAPER_WMDP,
         # lm-eval's WMDP and MMLU tasks come from the hub: the rehearsal scores the local quiz under their names.
-        # and a randomly initialised 0.1B model saved locally stands in for the pretrained start.
+        # and a randomly initialised model of Gemma-2-2b's depth saved locally stands in for the pretrained start.
         "rehearsal": rehearsal(
             PAPER_WMDP,
-            model="0.1B",
+            model="0.1B-26-layers",
             tasks=(
                 make_task("multiple_choice", metric="wmdp_bio", quiz=QUIZ_FORGET, limit=0.1),
                 make_task("multiple_choice", metric="wmdp_cyber", quiz=QUIZ_FORGET, limit=0.1),
