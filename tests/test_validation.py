@@ -53,7 +53,7 @@ BAD = [
     ("distill", with_(DISTILL, alhpa=0.5, optim=OPTIM), "alhpa", "unknown key (check its spelling)"),
     ("distill", with_(DISTILL, beta=None, optim=OPTIM), "(params)", "UNDO needs alpha and beta"),
     ("distill", with_(DISTILL, tolerance=-0.05, optim=OPTIM), "tolerance", "greater than or equal to 0"),
-    ("distill", with_(DISTILL, kind="fuul", optim=OPTIM), "kind", "'full', 'undo' or 'match'"),
+    ("distill", with_(DISTILL, kind="fuul", optim=OPTIM), "kind", "'full', 'undo', 'match' or 'reset'"),
     ("distill", with_(DISTILL, kind="full", optim=OPTIM), "(params)", "alpha and beta apply to UNDO only"),
     ("relearn", with_(RELEARN, lr=0), "lr", "greater than 0"),
     ("relearn", with_(RELEARN, steps=0), "steps", "greater than or equal to 1"),
