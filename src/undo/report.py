@@ -48,11 +48,15 @@ def best_attack(attacks: list[dict], metric: Metric) -> dict[int, dict]:
     return dict(sorted(best.items()))
 
 
+MIN_GAP = 0.02  # of |F(oracle)|: below it the oracle and the unlearned model are indistinguishable
+
+
 def robustness(forget_model: float, forget_unlearned: float, forget_oracle: float) -> float | None:
     """(F(model) - F(unlearn-only)) / (F(oracle) - F(unlearn-only)): 0 = as weak as unlearning alone, 1 = as
-    robust as data filtering. None when oracle and unlearned model are indistinguishable."""
+    robust as data filtering. None when the oracle and the unlearned model are within MIN_GAP of each other (as
+    after a reset of the forget rows in the language setting), where the ratio would be noise (e.g. -20)."""
     gap = forget_oracle - forget_unlearned
-    if abs(gap) < 1e-12:
+    if abs(gap) < 1e-12 or abs(gap) < MIN_GAP * abs(forget_oracle):
         return None
     return (forget_model - forget_unlearned) / gap
 
