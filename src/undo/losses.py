@@ -78,11 +78,17 @@ def _kl_uniform_rows(logits: torch.Tensor) -> torch.Tensor:
     return (-math.log(logits.size(-1)) - F.log_softmax(logits, dim=-1).mean(-1)).sum()
 
 
-def _forward_kl_rows(teacher: torch.Tensor, student: torch.Tensor, view=None) -> torch.Tensor:
+def _forward_kl_per_position(teacher: torch.Tensor, student: torch.Tensor, view=None) -> torch.Tensor:
     if view is None:
-        return F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), reduction="sum", log_target=True)
+        return F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), reduction="none", log_target=True).sum(
+            -1
+        )
     p = view(teacher)  # zeros allowed: xlogy(0, 0) = 0
-    return (torch.xlogy(p, p) - p * F.log_softmax(student, -1)).sum()
+    return (torch.xlogy(p, p) - p * F.log_softmax(student, -1)).sum(-1)
+
+
+def _forward_kl_rows(teacher: torch.Tensor, student: torch.Tensor, view=None) -> torch.Tensor:
+    return _forward_kl_per_position(teacher, student, view).sum()
 
 
 class MaskTokens:
@@ -137,13 +143,12 @@ def _masked_mean(per_position: torch.Tensor, loss_mask: torch.Tensor) -> torch.T
 def forward_kl(teacher_logits: Logits, student_logits: Logits, loss_mask: torch.Tensor, view=None) -> torch.Tensor:
     """KL(p_teacher || p_student) over the full vocabulary at temperature 1, mean over target positions; `view`
     (MaskTokens, TopKTail) maps the teacher's logits to the distribution the student is taught instead."""
-    rows = partial(_forward_kl_rows, view=view)
     if isinstance(student_logits, Head):
+        rows = partial(_forward_kl_rows, view=view)
         total, count = _over_heads(rows, [teacher_logits, student_logits], prediction_mask(loss_mask))
         return total / max(count, 1)
-    mask = prediction_mask(loss_mask)
-    total = rows(teacher_logits.float()[mask], student_logits.float()[mask])
-    return total / mask.sum().clamp_min(1)
+    per_position = _forward_kl_per_position(teacher_logits.float(), student_logits.float(), view)
+    return _masked_mean(per_position, loss_mask)
 
 
 def kl_uniform(logits: Logits, loss_mask: torch.Tensor) -> torch.Tensor:

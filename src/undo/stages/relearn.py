@@ -67,10 +67,12 @@ def run(exp, rundir, tracker, params: Params) -> dict:
     target = resolve(exp, params.model)
     rundir.record_inputs(exp, model=target)
 
+    forget_rows = forget_vocabulary(exp) if params.reset_forget_rows else None
+
     def attacked():
         model = exp.load_model(target)
-        if params.reset_forget_rows:
-            reset_rows(model, forget_vocabulary(exp), params.seed)
+        if forget_rows is not None:
+            reset_rows(model, forget_rows, params.seed)
         return model, mixture(exp, params.mix or setting.forget_mix, params.batch_size, params.seed)
 
     # The attack's curve needs the forget metric only, often; the retain metric is measured once at the end.
