@@ -14,6 +14,12 @@ def test_gpu_check_cpu_path_prints_every_measurement(capsys):
     spec.loader.exec_module(module)
     rows = module.main(["--cpu-smoke"])
     labels = [row[0] for row in rows]
-    assert labels[:2] == ["pretraining step", "distillation step (chunks of 16)"]
-    assert all(float(row[1].split()[0].replace(",", "")) > 0 for row in rows[:2])
-    assert len(rows) == 4 and "| measured | value | MFU | note |" in capsys.readouterr().out
+    steps = [
+        f"{stage} step ({chunks})"
+        for chunks in ("full logits", "chunks of 16")
+        for stage in ("pretraining", "distillation")
+    ]
+    assert labels[:4] == steps
+    assert all(float(row[1].split()[0].replace(",", "")) > 0 for row in rows[:4])
+    assert labels[-1] == "fused linear CE (Liger)" and rows[-1][3] in ("liger-kernel is not installed", "CUDA only")
+    assert len(rows) == 7 and "| measured | value | MFU | note |" in capsys.readouterr().out

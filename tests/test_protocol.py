@@ -10,7 +10,7 @@ import run_pretrain
 import run_relearn
 import run_unlearn
 from undo import losses
-from undo.params import PUBLIC_BETAS
+from undo.params import PAPER_CHUNK_ROWS, PUBLIC_BETAS
 
 
 def jobs(module, setting: str, scale: str = "paper") -> dict:
@@ -36,7 +36,7 @@ def test_paper_full_distillation_runs_fixed_steps_and_undo_meets_its_rule_within
         if name.startswith("undo-"):
             assert params["tolerance"] == 0.05 and params["optim"]["steps"] == undo_cap
             assert params["optim"]["weight_decay"] == 0.0
-        assert params["chunk_rows"] == 256 and params["optim"]["betas"] == PUBLIC_BETAS
+        assert params["chunk_rows"] == PAPER_CHUNK_ROWS and params["optim"]["betas"] == PUBLIC_BETAS
 
 
 def test_paper_grids_use_the_public_codes_adamw_betas():

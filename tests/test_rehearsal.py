@@ -16,6 +16,7 @@ import run_unlearn
 from undo import rehearsal
 from undo.data.corpora import iter_documents
 from undo.launch import Job
+from undo.params import PAPER_CHUNK_ROWS
 from undo.settings import get_setting
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +100,7 @@ def test_paper_grids_are_thinned_to_one_job_per_kind_and_cut_to_one_step():
     for job in kept:
         steps = job.params["optim"]["steps"] if "optim" in job.params else job.params.get("steps")
         assert steps == rehearsal.STEPS and job.params["batch_size"] == 1
+        assert job.params["chunk_rows"] == rehearsal.CHUNK_ROWS < PAPER_CHUNK_ROWS  # the paper's are larger
     base = next(j for j in kept if j.ref == "pretrain/base")
     assert base.params["optim"]["grad_accum"] == rehearsal.GRAD_ACCUM  # accumulation is exercised, not removed
 

@@ -6,10 +6,10 @@ and local files in the formats of the hub corpora, written here from the embedde
 code paths (streaming parquet, packing 2048-token blocks, gradient accumulation, chunked losses at a 256k
 vocabulary, checkpointing, saving, chaining by name, selection, the report) all run offline on a CPU.
 
-What a CPU cannot hold is scaled down and said so: one row per micro-batch and per evaluation batch, a few
-validation blocks, and for WMDP a randomly initialised model of Gemma-2-2b's depth at the 0.1B width saved as
-the start checkpoint in place of google/gemma-2-2b, with lm-eval's hub tasks replaced by the local quiz tasks
-under the same names and options.
+What a CPU cannot hold is scaled down and said so: one row per micro-batch and per evaluation batch, logit losses
+256 positions at a time, a few validation blocks, and for WMDP a randomly initialised model of Gemma-2-2b's depth
+at the 0.1B width saved as the start checkpoint in place of google/gemma-2-2b, with lm-eval's hub tasks replaced
+by the local quiz tasks under the same names and options.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ DATA = Path("data/rehearsal")  # the local corpora and start checkpoint, relativ
 STEPS = 1  # a step of two accumulated micro-batches: 0.1B at 2048 x 256k takes ~50 s of a 2-core CPU
 GRAD_ACCUM = 2
 VALIDATION_DOCS = 40
+CHUNK_ROWS = 256  # logit positions at a time: the language rehearsal peaked at 12 GB of a 24 GB machine with 256
 TRAIN_TOKENS = 200_000
 START = "start-gemma-2-2b"
 
@@ -162,6 +163,8 @@ def _cut(params: dict) -> dict:
         params["steps"] = STEPS
     if "grad_accum" in params:
         params["grad_accum"] = min(params["grad_accum"], GRAD_ACCUM)
+    if params.get("chunk_rows"):  # a loss is the same at any chunk size (tests); smaller chunks, less memory
+        params["chunk_rows"] = min(params["chunk_rows"], CHUNK_ROWS)
     if "optim" in params:
         optim = params["optim"]
         optim.update(steps=STEPS, warmup=0, grad_accum=min(optim.get("grad_accum", 1), GRAD_ACCUM))
