@@ -183,14 +183,15 @@ def variant_grid(
     recipe: dict, retain_mix: dict[str, float], alphas: list[float], beta: float, teacher: str = "maxent"
 ) -> list[Job]:
     """Beyond the paper (`--variants`): full distillation of `teacher`'s selected run taught its distribution with
-    the forget vocabulary masked, its top 64 plus a uniform tail (no labels), and plain but on retain text only;
-    UNDO with the masked view at each alpha; and for every method the reset control (its selected teacher with
-    the forget-vocabulary embedding rows re-initialised, no training)."""
+    the forget vocabulary masked, its top 64 plus a uniform tail (no labels), plain but on retain text only, and
+    masked on retain text only; UNDO with the masked view at each alpha; and for every method the reset control
+    (its selected teacher with the forget-vocabulary embedding rows re-initialised, no training)."""
     stop = {"tolerance": 0.05}
     views = {
         "mask": {"teacher_view": "mask-forget"},
         "top64": {"teacher_view": "top-k", "top_k": 64},
         "retain-text": {"mix": retain_mix},
+        "mask-retain-text": {"teacher_view": "mask-forget", "mix": retain_mix},
     }
     selected = f"unlearn/selected:{teacher}"
     jobs = [
