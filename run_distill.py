@@ -180,13 +180,20 @@ GRIDS = {
 
 
 def variant_grid(
-    recipe: dict, retain_mix: dict[str, float], alphas: list[float], beta: float, teacher: str = "maxent"
+    recipe: dict,
+    retain_mix: dict[str, float],
+    alphas: list[float],
+    beta: float,
+    teacher: str = "maxent",
+    full_steps: int | None = None,
 ) -> list[Job]:
     """Beyond the paper (`--variants`): full distillation of `teacher`'s selected run taught its distribution with
     the forget vocabulary masked, its top 64 plus a uniform tail (no labels), plain but on retain text only, and
-    masked on retain text only; UNDO with the masked view at each alpha; and for every method the reset control
-    (its selected teacher with the forget-vocabulary embedding rows re-initialised, no training)."""
+    masked on retain text only; UNDO with the masked view, on all text and on retain text only, at each alpha; and
+    for every method the reset control (its selected teacher with the forget-vocabulary embedding rows
+    re-initialised, no training). Full distillation stops as the grid's does: by the rule, or after `full_steps`."""
     stop = {"tolerance": 0.05}
+    full = stop if full_steps is None else {"optim": {**recipe["optim"], "steps": full_steps}}
     views = {
         "mask": {"teacher_view": "mask-forget"},
         "top64": {"teacher_view": "top-k", "top_k": 64},
@@ -195,15 +202,16 @@ def variant_grid(
     }
     selected = f"unlearn/selected:{teacher}"
     jobs = [
-        Job("distill", f"full-{teacher}-{name}", {"kind": "full", "teacher": selected, **recipe, **stop, **view})
+        Job("distill", f"full-{teacher}-{name}", {"kind": "full", "teacher": selected, **recipe, **full, **view})
         for name, view in views.items()
     ]
     jobs += [
         Job(
             "distill",
-            f"undo-{teacher}-a{alpha:g}-s0-mask",
-            {"kind": "undo", "teacher": selected, "alpha": alpha, "beta": beta, **recipe, **stop, **views["mask"]},
+            f"undo-{teacher}-a{alpha:g}-s0-{name}",
+            {"kind": "undo", "teacher": selected, "alpha": alpha, "beta": beta, **recipe, **stop, **views[name]},
         )
+        for name in ("mask", "mask-retain-text")
         for alpha in alphas
     ]
     reset = {"kind": "reset", "batch_size": recipe["batch_size"], "seed": recipe["seed"]}
@@ -213,6 +221,10 @@ def variant_grid(
 
 VARIANTS = {
     ("language", "embedded"): variant_grid(LANGUAGE_EMBEDDED, {"en": 1.0}, alphas=[0.2, 0.4, 0.6, 0.8], beta=0.1),
+    # Retain text: the pretraining mix without its x/÷ problems (English 0.1 and +/- 0.6, renormalised).
+    ("arithmetic", "embedded"): variant_grid(
+        ARITHMETIC_EMBEDDED, {"en": 1 / 7, "addsub": 6 / 7}, alphas=[0.2, 0.4, 0.6, 0.8], beta=0.1, full_steps=250
+    ),
 }
 
 

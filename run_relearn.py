@@ -43,8 +43,9 @@ def attacks(refs: list[str], lrs: list[float], tag: str = "", **attack) -> list[
     ]
 
 
-# The embedded language attack: 30 steps of 8 x 128 Korean tokens at two learning rates.
+# The embedded attacks: 30 steps of 8 x 128 Korean tokens, or of 16 x 128 tokens of x/÷ problems, at two rates.
 LANGUAGE_EMBEDDED = dict(lrs=[1e-3, 3e-3], steps=30, batch_size=8, eval_every=5)
+ARITHMETIC_EMBEDDED = dict(lrs=[1e-3, 3e-3], steps=30, batch_size=16, eval_every=5)
 
 GRIDS = {
     ("language", "embedded"): attack_grid("language", "embedded", **LANGUAGE_EMBEDDED),
@@ -59,9 +60,7 @@ GRIDS = {
         betas=PUBLIC_BETAS,
         chunk_rows=PAPER_CHUNK_ROWS,
     ),
-    ("arithmetic", "embedded"): attack_grid(
-        "arithmetic", "embedded", [1e-3, 3e-3], steps=30, batch_size=16, eval_every=5
-    ),
+    ("arithmetic", "embedded"): attack_grid("arithmetic", "embedded", **ARITHMETIC_EMBEDDED),
     # The public arithmetic attack: batches of 15 x 256 tokens of multiplication and division problems.
     ("arithmetic", "paper"): attack_grid(
         "arithmetic",
@@ -122,6 +121,9 @@ VARIANTS = {
     # Optuna: 6 trials of the same 30-step attack, learning rates from 1e-5 to 1e-2 (the grid's two lie inside).
     ("language", "embedded"): variant_attacks(
         "language", "embedded", search={"trials": 6, "low": 1e-5, "high": 1e-2}, **LANGUAGE_EMBEDDED
+    ),
+    ("arithmetic", "embedded"): variant_attacks(
+        "arithmetic", "embedded", search={"trials": 6, "low": 1e-5, "high": 1e-2}, **ARITHMETIC_EMBEDDED
     ),
 }
 

@@ -98,7 +98,7 @@ def test_sweep_killed_at_a_random_point_reruns_to_the_same_results(smoke_run, tm
 
 @pytest.mark.slow
 def test_variants_add_their_students_controls_and_attacks_after_a_reset(smoke_run, tmp_path):
-    """--variants on a finished pipeline runs only the variant jobs (97 attacks, 15 of them Optuna searches) and
+    """--variants on a finished pipeline runs only the variant jobs (113 attacks, 15 of them Optuna searches) and
     reports the variant students, the reset controls, robustness after a reset and under the Optuna attacker."""
     import shutil
 

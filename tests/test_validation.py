@@ -96,7 +96,7 @@ def test_every_shipped_grid_is_valid():
     from undo.launch import validate
 
     for module in (run_pretrain, run_unlearn, run_distill, run_relearn):
-        for (setting, scale), jobs in module.GRIDS.items():
+        for (setting, scale), jobs in [*module.GRIDS.items(), *getattr(module, "VARIANTS", {}).items()]:
             exp = Experiment(setting, scale)
             validate(exp, jobs)
             if scale == "embedded":
