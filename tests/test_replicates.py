@@ -46,3 +46,29 @@ def test_a_single_replicate_has_no_spread():
     combined = combine([replicate((0.9, 0.7), None)])
     point = combined["models"]["distill/full-maxent"]["robustness"]["10"]
     assert point["std"] is None and "0.90 (n=1)" in markdown(combined)
+
+
+def test_the_forget_metric_each_attacker_reached_and_the_retain_metric_are_combined_too():
+    """Where a ratio is left out (after a reset the oracle and the unlearned model relearn alike), the forget
+    metric each attacker reached still shows how far every model relearned."""
+
+    def replicate(reset_ko: float, en: float) -> dict:
+        model = {
+            "name": "distill/full-maxent",
+            "metrics": {"retain": en, "forget": 7.9},
+            "attack": {"0": {"forget": 7.9, "lr": 1e-3}, "10": {"forget": 6.2, "lr": 3e-3}},
+            "attack_after_reset": {"0": {"forget": 7.6, "lr": 1e-3}, "10": {"forget": reset_ko, "lr": 3e-3}},
+            "robustness_after_reset": {"per_budget": {"10": None}},
+        }
+        return {"budgets": [0, 10], "models": [model]}
+
+    combined = combine([replicate(6.1, 5.0), replicate(6.3, 5.2)])
+    scores = combined["models"]["distill/full-maxent"]
+    assert scores["attack_after_reset"]["10"]["mean"] == pytest.approx(6.2)
+    assert scores["attack_after_reset"]["10"]["std"] == pytest.approx(statistics.stdev([6.1, 6.3]))
+    assert scores["attack"]["0"]["values"] == [7.9, 7.9] and "robustness_after_reset" not in scores
+    assert scores["retain"]["0"]["mean"] == pytest.approx(5.1)
+    table = markdown(combined)
+    assert "## Forget metric after the attack, attacker: grid, reset" in table
+    assert "| distill/full-maxent | 7.600 ± 0.000 (n=2) | 6.200 ± 0.141 (n=2) |" in table
+    assert "## Retain metric before any attack" in table and "| distill/full-maxent | 5.100 ± 0.141 (n=2) |" in table

@@ -2,7 +2,10 @@
 and attacker, as a table, a JSON file and a figure with the spread drawn.
 
 Every robustness kind of the report is combined (undo.report.ATTACK_KINDS: the grid and Optuna attackers, plain
-or after a reset); a model missing from some replicates is combined over those that have it, and says how many.
+or after a reset), and so is the forget metric each attacker reached and the retain metric before any attack:
+where a ratio is left out (the oracle and the unlearned model too close, as after a reset), the metric still
+says how far each model relearned. A model missing from some replicates is combined over those that have it, and
+says how many.
 """
 
 from __future__ import annotations
@@ -23,10 +26,15 @@ def combine(replicates: list[dict]) -> dict:
     values: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for results in replicates:
         for model in results["models"]:
-            for _, score, _ in ATTACK_KINDS.values():
+            scores = values[model["name"]]
+            for attack, score, _ in ATTACK_KINDS.values():
                 for budget, value in model.get(score, {}).get("per_budget", {}).items():
                     if value is not None:
-                        values[model["name"]][score][budget].append(value)
+                        scores[score][budget].append(value)
+                for budget, point in model.get(attack, {}).items():
+                    scores[attack][budget].append(point["forget"])
+            if "retain" in model.get("metrics", {}):
+                scores["retain"]["0"].append(model["metrics"]["retain"])
     models = {
         name: {
             score: {
@@ -41,28 +49,37 @@ def combine(replicates: list[dict]) -> dict:
             for score, per_budget in scores.items()
         }
         for name, scores in values.items()
+        if scores
     }
     return {"budgets": replicates[0]["budgets"], "replicates": len(replicates), "models": models}
 
 
-def spread(point: dict | None) -> str:
+def spread(point: dict | None, digits: int = 2) -> str:
     if point is None:
         return "–"
     if point["std"] is None:
-        return f"{point['mean']:.2f} (n=1)"
-    return f"{point['mean']:.2f} ± {point['std']:.2f} (n={point['n']})"
+        return f"{point['mean']:.{digits}f} (n=1)"
+    return f"{point['mean']:.{digits}f} ± {point['std']:.{digits}f} (n={point['n']})"
 
 
 def markdown(combined: dict) -> str:
-    budgets = [str(b) for b in combined["budgets"][1:]]
+    budgets = [str(b) for b in combined["budgets"]]
     lines = [f"# Robustness over {combined['replicates']} replicates (mean ± sample std)", ""]
-    for _, score, label in ATTACK_KINDS.values():
-        shown = {name: scores[score] for name, scores in combined["models"].items() if score in scores}
+    tables = [(score, f"Attacker: {label}", budgets[1:], 2) for _, score, label in ATTACK_KINDS.values()]
+    tables += [
+        (attack, f"Forget metric after the attack, attacker: {label}", budgets, 3)
+        for attack, _, label in ATTACK_KINDS.values()
+    ]
+    tables.append(("retain", "Retain metric before any attack", ["0"], 3))
+    for key, title, columns, digits in tables:
+        shown = {name: scores[key] for name, scores in combined["models"].items() if key in scores}
         if not shown:
             continue
-        lines += [f"## Attacker: {label}", "", "| model | " + " | ".join(f"@{b} steps" for b in budgets) + " |"]
-        lines.append("|---" * (len(budgets) + 1) + "|")
-        lines += [f"| {name} | " + " | ".join(spread(s.get(b)) for b in budgets) + " |" for name, s in shown.items()]
+        lines += [f"## {title}", "", "| model | " + " | ".join(f"@{b} steps" for b in columns) + " |"]
+        lines.append("|---" * (len(columns) + 1) + "|")
+        lines += [
+            f"| {name} | " + " | ".join(spread(s.get(b), digits) for b in columns) + " |" for name, s in shown.items()
+        ]
         lines.append("")
     return "\n".join(lines)
 
