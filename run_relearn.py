@@ -43,7 +43,7 @@ def attacks(refs: list[str], lrs: list[float], tag: str = "", **attack) -> list[
     ]
 
 
-# The embedded attacks: 30 steps of 8 x 128 Korean tokens, or of 16 x 128 tokens of x/÷ problems, at two rates.
+# The embedded attacks: 30 steps of 8 x 128 Korean tokens, or of 16 x 64 tokens of x/÷ problems, at two rates.
 LANGUAGE_EMBEDDED = dict(lrs=[1e-3, 3e-3], steps=30, batch_size=8, eval_every=5)
 ARITHMETIC_EMBEDDED = dict(lrs=[1e-3, 3e-3], steps=30, batch_size=16, eval_every=5)
 
