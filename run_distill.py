@@ -15,6 +15,13 @@ from undo.launch import Job
 from undo.params import PAPER_CHUNK_ROWS, PUBLIC_BETAS
 from undo.unlearning import METHODS
 
+STOP = {"tolerance": 0.05}  # the stop rule: within 0.05 of the teacher's retain metric
+
+
+def full_stop(recipe: dict, full_steps: int | None) -> dict:
+    """How full distillation ends: by the stop rule, or after `full_steps` fixed steps."""
+    return STOP if full_steps is None else {"optim": {**recipe["optim"], "steps": full_steps}}
+
 
 def distill_grid(
     recipe: dict,
@@ -32,8 +39,7 @@ def distill_grid(
     for `full_steps` fixed steps; the two oracle-matching students for `match_steps` fixed steps (None: no
     oracle to match). `undo_optim` overrides the recipe's optimiser settings for UNDO (its step cap, its weight
     decay)."""
-    stop = {"tolerance": 0.05}
-    full = stop if full_steps is None else {"optim": {**recipe["optim"], "steps": full_steps}}
+    full = full_stop(recipe, full_steps)
     undo = {"optim": {**recipe["optim"], **(undo_optim or {})}}
     jobs = [
         Job("distill", f"full-{m}", {"kind": "full", "teacher": f"unlearn/selected:{m}", **recipe, **full})
@@ -51,7 +57,7 @@ def distill_grid(
                 **recipe,
                 **undo,
                 "seed": seed,
-                **stop,
+                **STOP,
             },
         )
         for alpha in alphas
@@ -192,8 +198,7 @@ def variant_grid(
     masked on retain text only; UNDO with the masked view, on all text and on retain text only, at each alpha; and
     for every method the reset control (its selected teacher with the forget-vocabulary embedding rows
     re-initialised, no training). Full distillation stops as the grid's does: by the rule, or after `full_steps`."""
-    stop = {"tolerance": 0.05}
-    full = stop if full_steps is None else {"optim": {**recipe["optim"], "steps": full_steps}}
+    full = full_stop(recipe, full_steps)
     views = {
         "mask": {"teacher_view": "mask-forget"},
         "top64": {"teacher_view": "top-k", "top_k": 64},
@@ -209,7 +214,7 @@ def variant_grid(
         Job(
             "distill",
             f"undo-{teacher}-a{alpha:g}-s0-{name}",
-            {"kind": "undo", "teacher": selected, "alpha": alpha, "beta": beta, **recipe, **stop, **views[name]},
+            {"kind": "undo", "teacher": selected, "alpha": alpha, "beta": beta, **recipe, **STOP, **views[name]},
         )
         for name in ("mask", "mask-retain-text")
         for alpha in alphas

@@ -89,12 +89,11 @@ def _kl_uniform_rows(logits: torch.Tensor) -> torch.Tensor:
 
 
 def _forward_kl_per_position(teacher: torch.Tensor, student: torch.Tensor, view=None) -> torch.Tensor:
+    log_q = F.log_softmax(student, -1)
     if view is None:
-        return F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), reduction="none", log_target=True).sum(
-            -1
-        )
+        return F.kl_div(log_q, F.log_softmax(teacher, -1), reduction="none", log_target=True).sum(-1)
     p = view(teacher)  # zeros allowed: xlogy(0, 0) = 0
-    return (torch.xlogy(p, p) - p * F.log_softmax(student, -1)).sum(-1)
+    return (torch.xlogy(p, p) - p * log_q).sum(-1)
 
 
 def _forward_kl_rows(teacher: torch.Tensor, student: torch.Tensor, view=None) -> torch.Tensor:

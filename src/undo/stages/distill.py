@@ -62,7 +62,7 @@ class Params(StageParams):
 def teacher_view(exp, params: Params):
     """The view of the teacher the student is taught (None: its full distribution)."""
     if params.teacher_view == "mask-forget":
-        return losses.MaskTokens(forget_vocabulary(exp))
+        return losses.MaskTokens(forget_vocabulary(exp).to(exp.accelerator.device))  # moved once, not per chunk
     if params.teacher_view == "top-k":
         return losses.TopKTail(params.top_k)
     return None
