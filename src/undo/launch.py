@@ -67,8 +67,11 @@ def validate(exp, jobs: list[Job]) -> dict[str, object]:
 
 def execute(exp, job: Job, params, wandb: str | None = None) -> dict:
     """Run one job in this process into its atomic run folder; returns the run's summary."""
+    from undo.allocator import keep_freed_memory
     from undo.identity import job_config
     from undo.tracking import Tracker
+
+    keep_freed_memory()  # every process that runs jobs comes through here
 
     config = job_config(exp, job)
     folder = exp.run_dir(job.ref)
