@@ -26,15 +26,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def stage(out: Path, script: str, *args: str, processes: int = 1) -> None:
+def spread(out: Path, script: str, *args: str, processes: int) -> None:
+    """The script's jobs, each data parallel over `processes` torchrun processes."""
     launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}"]
     launcher += [f"--master_port={free_port()}"]
     command = [*launcher, script, "--scale", "smoke", "--out", str(out), "--wandb", "off", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    if processes > 1:
-        assert f"each data parallel over {processes} processes" in done.stdout
+    assert f"each data parallel over {processes} processes" in done.stdout
 
 
 def train_losses(run: Path) -> list[float]:
@@ -43,14 +43,21 @@ def train_losses(run: Path) -> list[float]:
 
 
 @pytest.mark.parametrize("job", ["rmu-lr0.01", pytest.param("maxent-lr0.001", marks=pytest.mark.slow)])
-def test_two_processes_give_the_losses_and_weights_of_one(tmp_path, job):
+def test_two_processes_give_the_losses_and_weights_of_one(tmp_path, job, block_cache):
     from transformers import AutoModelForCausalLM
 
+    import run_pretrain
+    import run_unlearn
+
     one, two = tmp_path / "one", tmp_path / "two"
-    stage(one, "run_pretrain.py", "--only", "base")
-    shutil.copytree(one, two)
-    stage(one, "run_unlearn.py", "--only", job)
-    stage(two, "run_unlearn.py", "--only", job, processes=2)
+    one.mkdir()
+    os.symlink(block_cache, one / "cache")
+    here = ["--scale", "smoke", "--out", str(one), "--wandb", "off", "--only"]
+    # The base model and the one-process reference run in this process; only the spread job is launched.
+    assert run_pretrain.main([*here, "base"]) == 0
+    shutil.copytree(one, two, symlinks=True)
+    assert run_unlearn.main([*here, job]) == 0
+    spread(two, "run_unlearn.py", "--only", job, processes=2)
     runs = [out / "language" / "smoke" / "unlearn" / job for out in (one, two)]
     assert not list(runs[1].parent.glob(".*rank*"))  # the second process's scratch run folder is gone
     losses = [train_losses(run) for run in runs]
