@@ -71,7 +71,7 @@ def execute(exp, job: Job, params, wandb: str | None = None) -> dict:
     from undo.identity import job_config
     from undo.tracking import Tracker
 
-    keep_freed_memory()  # every process that runs jobs comes through here
+    keep_freed_memory()  # once per process: every process that runs jobs comes through here
 
     config = job_config(exp, job)
     folder = exp.run_dir(job.ref)
