@@ -98,26 +98,60 @@ def test_chunked_cross_entropy_and_kl_to_uniform_equal_the_plain_losses_and_thei
             assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, grads_plain, strict=True))
 
 
-def test_chunked_distillation_objective_matches_the_logits_path(micro_model, tokenizer):
+def _grads(model, loss: torch.Tensor) -> list[torch.Tensor]:
+    return torch.autograd.grad(loss, [p for p in model.parameters() if p.requires_grad])
+
+
+def test_chunked_distillation_objective_matches_the_models_full_logits(micro_model, tokenizer):
+    """With `chunk_rows` the objective reads the output head from hidden states (losses.Head); its value and every
+    parameter's gradient equal those of the KL between the two models' full logits (their own head and soft-cap)."""
     from undo.models import build_model
     from undo.objectives import Distillation
 
     teacher = build_model("micro", tokenizer, seed=1)
     ids = torch.randint(0, len(tokenizer), (2, 12), generator=torch.Generator().manual_seed(2))
-    batch = {"train": {"input_ids": ids, "loss_mask": torch.ones_like(ids, dtype=torch.bool)}}
-    plain, _ = Distillation(teacher)(micro_model, batch)
-    chunked, _ = Distillation(teacher, chunk_rows=5)(micro_model, batch)
-    assert chunked.item() == pytest.approx(plain.item(), abs=1e-5)
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    with torch.no_grad():
+        reference = teacher(input_ids=ids).logits
+    plain = losses.forward_kl(reference, micro_model(input_ids=ids).logits, mask)
+    expected = _grads(micro_model, plain)
+    loss, _ = Distillation(teacher, chunk_rows=5)(micro_model, {"train": {"input_ids": ids, "loss_mask": mask}})
+    assert loss.item() == pytest.approx(plain.item(), abs=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(_grads(micro_model, loss), expected, strict=True))
 
 
-def test_chunked_language_modeling_objective_matches_the_logits_path(micro_model, tokenizer):
+def test_chunked_language_modeling_objective_matches_the_models_full_logits(micro_model, tokenizer):
     from undo.objectives import LanguageModeling
 
     ids = torch.randint(0, len(tokenizer), (2, 12), generator=torch.Generator().manual_seed(4))
-    batch = {"train": {"input_ids": ids, "loss_mask": torch.rand(2, 12, generator=torch.Generator()) > 0.2}}
-    plain, _ = LanguageModeling()(micro_model, batch)
-    chunked, _ = LanguageModeling(chunk_rows=5)(micro_model, batch)
-    assert chunked.item() == pytest.approx(plain.item(), abs=1e-5)
+    mask = torch.rand(2, 12, generator=torch.Generator().manual_seed(0)) > 0.2
+    plain = losses.cross_entropy(micro_model(input_ids=ids).logits, ids, mask)
+    expected = _grads(micro_model, plain)
+    loss, _ = LanguageModeling(chunk_rows=5)(micro_model, {"train": {"input_ids": ids, "loss_mask": mask}})
+    assert loss.item() == pytest.approx(plain.item(), abs=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(_grads(micro_model, loss), expected, strict=True))
+
+
+def test_head_loss_gradient_follows_what_is_done_with_the_loss():
+    """The head's gradient is taken in the forward pass; the backward pass must still scale it by whatever the loss
+    went through (GradDiff negates the forget CE, RepNoise takes a log), and leave out what needs no gradient."""
+    from undo.losses import Head, softcap
+
+    generator = torch.Generator().manual_seed(6)
+    hidden = torch.randn(2, 9, 16, generator=generator, requires_grad=True)
+    weight = (torch.randn(301, 16, generator=generator) * 2).requires_grad_()
+    ids = torch.randint(0, 301, (2, 9), generator=generator)
+    mask = torch.ones(2, 9, dtype=torch.bool)
+    plain = losses.cross_entropy(softcap(hidden @ weight.t(), 30.0), ids, mask)
+    expected = torch.autograd.grad(-torch.log(plain + 1), [hidden, weight])
+    chunked = losses.cross_entropy(Head(hidden, weight, 30.0, 4), ids, mask)
+    grads = torch.autograd.grad(-torch.log(chunked + 1), [hidden, weight])
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, expected, strict=True))
+    frozen = losses.cross_entropy(Head(hidden, weight.detach(), 30.0, 4), ids, mask)
+    (only,) = torch.autograd.grad(-torch.log(frozen + 1), [hidden])
+    assert torch.allclose(only, expected[0], atol=1e-6)
+    with torch.inference_mode():
+        assert losses.cross_entropy(Head(hidden, weight, 30.0, 4), ids, mask).item() == pytest.approx(plain.item())
 
 
 def test_chunked_logits_under_autocast_take_its_dtype_as_the_model_head_does():

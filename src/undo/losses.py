@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import partial
 
 import torch
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 
 def prediction_mask(loss_mask: torch.Tensor) -> torch.Tensor:
@@ -29,8 +27,9 @@ def prediction_mask(loss_mask: torch.Tensor) -> torch.Tensor:
 class Head:
     """Next-token logits left uncomputed: the final (normed) hidden states (..., d), the output-head weight (V, d)
     and the logit soft-cap. The losses below accept it in place of logits and compute the logits of
-    `chunk_rows` target positions at a time in fp32 (recomputed in the backward pass; None: all at once), so the
-    (B, L, V) logits never exist: at a 256k vocabulary they dominate memory."""
+    `chunk_rows` target positions at a time in fp32 (None: all at once), with their gradient in the same pass, so
+    the (B, L, V) logits are neither kept for the backward pass nor recomputed: at a 256k vocabulary they dominate
+    memory and time."""
 
     hidden: torch.Tensor
     weight: torch.Tensor
@@ -46,46 +45,133 @@ def softcap(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
     return logits if cap is None else torch.tanh(logits / cap) * cap
 
 
-def _chunk_logits(hidden: torch.Tensor, head: Head) -> torch.Tensor:
-    """fp32 logits of a chunk of positions. Under autocast the product runs in autocast's dtype, as the model's own
-    head would (bf16 on a GPU: an fp32 product there halved the throughput of a whole training step); the soft-cap
-    and everything after it run in fp32."""
-    weight = head.weight
-    if not torch.is_autocast_enabled(hidden.device.type):
-        hidden, weight = hidden.float(), weight.float()
-    return softcap((hidden @ weight.t()).float(), head.cap)
+def _matmul_operands(hidden: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Under autocast the head's products run in autocast's dtype, as the model's own head would (bf16 on a GPU:
+    an fp32 product there halved the throughput of a whole training step); else in fp32."""
+    if torch.is_autocast_enabled(hidden.device.type):
+        dtype = torch.get_autocast_dtype(hidden.device.type)
+        return hidden.to(dtype), weight.to(dtype)
+    return hidden.float(), weight.float()
 
 
-def _head_chunk(row_loss, heads: list[Head], hidden: list[torch.Tensor], targets: list[torch.Tensor]):
-    logits = [_chunk_logits(h, head) for h, head in zip(hidden, heads, strict=True)]
-    with torch.autocast(hidden[0].device.type, enabled=False):
-        return row_loss(*logits, *targets)
+def _capped_logits(hidden: torch.Tensor, weight: torch.Tensor, cap: float | None):
+    """fp32 soft-capped logits of a chunk and, with a cap, tanh(logits / cap) (the soft-cap's slope is 1 - t^2)."""
+    raw = (hidden @ weight.t()).float()
+    if cap is None:
+        return raw, None
+    t = raw.div_(cap).tanh_()
+    return t * cap, t
 
 
-def _over_heads(row_loss, heads: list[Head], mask: torch.Tensor, *targets: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """`row_loss(*logits, *targets)` summed over the positions of `mask`, from each head's hidden states a chunk of
-    positions at a time, and the number of positions."""
+class _Labels:
+    """One-hot targets: the loss is the cross-entropy."""
+
+    def __init__(self, labels: torch.Tensor):
+        self.labels = labels
+
+    def chunk(self, part: slice) -> _Labels:
+        return _Labels(self.labels[part])
+
+    def loss(self, logits: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
+        return (lse.squeeze(1) - logits.gather(1, self.labels[:, None]).squeeze(1)).sum()
+
+    def subtract_from(self, probs: torch.Tensor) -> None:
+        probs[torch.arange(len(self.labels), device=probs.device), self.labels] -= 1
+
+
+class _Uniform:
+    """The uniform distribution over the vocabulary (MaxEnt's forget target)."""
+
+    def chunk(self, part: slice) -> _Uniform:
+        return self
+
+    def loss(self, logits: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
+        return (lse.squeeze(1) - logits.mean(-1) - math.log(logits.size(-1))).sum()
+
+    def subtract_from(self, probs: torch.Tensor) -> None:
+        probs.sub_(1 / probs.size(-1))
+
+
+class _Distribution:
+    """Given target distributions (rows sum to 1; zeros allowed: xlogy(0, 0) = 0)."""
+
+    def __init__(self, p: torch.Tensor):
+        self.p = p
+
+    def loss(self, logits: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
+        return (torch.xlogy(self.p, self.p) - self.p * logits).sum() + lse.sum()
+
+    def subtract_from(self, probs: torch.Tensor) -> None:
+        probs.sub_(self.p)
+
+
+class _Teacher:
+    """A frozen teacher's distribution (or a `view` of it) from its own head, a chunk of positions at a time."""
+
+    def __init__(self, head: Head, hidden: torch.Tensor, view=None):
+        self.head, self.hidden, self.view = head, hidden, view
+
+    def chunk(self, part: slice) -> _Distribution:
+        hidden, weight = _matmul_operands(self.hidden[part], self.head.weight)
+        logits, _ = _capped_logits(hidden, weight, self.head.cap)
+        with torch.autocast(logits.device.type, enabled=False):
+            return _Distribution(F.softmax(logits, -1) if self.view is None else self.view(logits))
+
+
+class _HeadLoss(torch.autograd.Function):
+    """Sum over rows of KL(target || softmax(z)), z the soft-capped logits of `hidden @ weight.T`, a chunk of rows
+    at a time. The gradient, (softmax(z) - target) * the soft-cap's slope, is taken through the head while the
+    chunk's logits exist; the backward pass only scales it."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, head: Head, target):
+        want_hidden, want_weight = ctx.needs_input_grad[:2]
+        grad_hidden = torch.empty_like(hidden) if want_hidden else None
+        grad_weight = torch.zeros_like(weight, dtype=torch.float32) if want_weight else None
+        total = hidden.new_zeros((), dtype=torch.float32)
+        step = head.chunk_rows or max(len(hidden), 1)
+        for start in range(0, len(hidden), step):
+            part = slice(start, start + step)
+            h, w = _matmul_operands(hidden[part], weight)
+            logits, t = _capped_logits(h, w, head.cap)
+            aim = target.chunk(part)
+            with torch.autocast(logits.device.type, enabled=False):
+                lse = torch.logsumexp(logits, -1, keepdim=True)
+                total += aim.loss(logits, lse)
+                if not (want_hidden or want_weight):
+                    continue
+                grad = logits.sub_(lse).exp_()
+                aim.subtract_from(grad)
+                if t is not None:
+                    grad.mul_(t.mul_(t).neg_().add_(1))
+            grad = grad.to(h.dtype)
+            if want_hidden:
+                grad_hidden[part] = grad @ w
+            if want_weight:
+                grad_weight += (grad.t() @ h).float()
+        ctx.save_for_backward(grad_hidden, grad_weight)
+        ctx.weight_dtype = weight.dtype
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_total):
+        grad_hidden, grad_weight = ctx.saved_tensors
+        if grad_hidden is not None:
+            grad_hidden = grad_hidden * grad_total.to(grad_hidden.dtype)
+        if grad_weight is not None:
+            grad_weight = (grad_weight * grad_total).to(ctx.weight_dtype)
+        return grad_hidden, grad_weight, None, None
+
+
+def _picked(hidden: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    return hidden.reshape(-1, hidden.size(-1))[rows]
+
+
+def _over_rows(head: Head, mask: torch.Tensor, target) -> tuple[torch.Tensor, int]:
+    """KL(target(rows) || the head's distribution) summed over the positions of `mask` (their flat indices are
+    `rows`), and their count."""
     rows = mask.reshape(-1).nonzero().squeeze(1)
-    hidden = [head.hidden.reshape(-1, head.hidden.size(-1))[rows] for head in heads]
-    picked = [target.reshape(-1)[rows] for target in targets]
-    step = heads[0].chunk_rows or max(len(rows), 1)
-    total = hidden[0].new_zeros((), dtype=torch.float32)
-    for start in range(0, len(rows), step):
-        part = slice(start, start + step)
-        chunk = ([h[part] for h in hidden], [t[part] for t in picked])
-        if heads[0].chunk_rows:
-            total = total + checkpoint(_head_chunk, row_loss, heads, *chunk, use_reentrant=False)
-        else:
-            total = total + _head_chunk(row_loss, heads, *chunk)
-    return total, len(rows)
-
-
-def _ce_rows(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits, labels, reduction="sum")
-
-
-def _kl_uniform_rows(logits: torch.Tensor) -> torch.Tensor:
-    return (-math.log(logits.size(-1)) - F.log_softmax(logits, dim=-1).mean(-1)).sum()
+    return _HeadLoss.apply(_picked(head.hidden, rows), head.weight, head, target(rows)), len(rows)
 
 
 def _forward_kl_per_position(teacher: torch.Tensor, student: torch.Tensor, view=None) -> torch.Tensor:
@@ -94,10 +180,6 @@ def _forward_kl_per_position(teacher: torch.Tensor, student: torch.Tensor, view=
         return F.kl_div(log_q, F.log_softmax(teacher, -1), reduction="none", log_target=True).sum(-1)
     p = view(teacher)  # zeros allowed: xlogy(0, 0) = 0
     return (torch.xlogy(p, p) - p * log_q).sum(-1)
-
-
-def _forward_kl_rows(teacher: torch.Tensor, student: torch.Tensor, view=None) -> torch.Tensor:
-    return _forward_kl_per_position(teacher, student, view).sum()
 
 
 class MaskTokens:
@@ -132,7 +214,7 @@ def nll_sum(logits: Logits, input_ids: torch.Tensor, loss_mask: torch.Tensor) ->
     labels = torch.full_like(input_ids, -100)
     labels[:, :-1] = input_ids[:, 1:]
     if isinstance(logits, Head):
-        return _over_heads(_ce_rows, [logits], mask, labels)
+        return _over_rows(logits, mask, lambda rows: _Labels(labels.reshape(-1)[rows]))
     labels = labels.masked_fill(~mask, -100)
     total = F.cross_entropy(logits.float().view(-1, logits.size(-1)), labels.view(-1), reduction="sum")
     return total, int(mask.sum())
@@ -153,8 +235,10 @@ def forward_kl(teacher_logits: Logits, student_logits: Logits, loss_mask: torch.
     """KL(p_teacher || p_student) over the full vocabulary at temperature 1, mean over target positions; `view`
     (MaskTokens, TopKTail) maps the teacher's logits to the distribution the student is taught instead."""
     if isinstance(student_logits, Head):
-        rows = partial(_forward_kl_rows, view=view)
-        total, count = _over_heads(rows, [teacher_logits, student_logits], prediction_mask(loss_mask))
+        mask = prediction_mask(loss_mask)
+        total, count = _over_rows(
+            student_logits, mask, lambda rows: _Teacher(teacher_logits, _picked(teacher_logits.hidden, rows), view)
+        )
         return total / max(count, 1)
     per_position = _forward_kl_per_position(teacher_logits.float(), student_logits.float(), view)
     return _masked_mean(per_position, loss_mask)
@@ -163,7 +247,7 @@ def forward_kl(teacher_logits: Logits, student_logits: Logits, loss_mask: torch.
 def kl_uniform(logits: Logits, loss_mask: torch.Tensor) -> torch.Tensor:
     """KL(Uniform || p) = sum_v (1/V)(log(1/V) - log p(v)), mean over target positions (MaxEnt's forget loss)."""
     if isinstance(logits, Head):
-        total, count = _over_heads(_kl_uniform_rows, [logits], prediction_mask(loss_mask))
+        total, count = _over_rows(logits, prediction_mask(loss_mask), lambda rows: _Uniform())
         return total / max(count, 1)
     log_p = F.log_softmax(logits.float(), dim=-1)
     per_position = -math.log(log_p.size(-1)) - log_p.mean(-1)
