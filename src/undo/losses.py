@@ -45,13 +45,10 @@ def softcap(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
     return logits if cap is None else torch.tanh(logits / cap) * cap
 
 
-def _matmul_operands(hidden: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Under autocast the head's products run in autocast's dtype, as the model's own head would (bf16 on a GPU:
-    an fp32 product there halved the throughput of a whole training step); else in fp32."""
-    if torch.is_autocast_enabled(hidden.device.type):
-        dtype = torch.get_autocast_dtype(hidden.device.type)
-        return hidden.to(dtype), weight.to(dtype)
-    return hidden.float(), weight.float()
+def _head_dtype(device: torch.device) -> torch.dtype:
+    """The dtype of the head's products: autocast's where it is on, as the model's own head would compute them
+    (bf16 on a GPU: an fp32 product there halved the throughput of a whole training step); else fp32."""
+    return torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else torch.float32
 
 
 def _capped_logits(hidden: torch.Tensor, weight: torch.Tensor, cap: float | None):
@@ -109,13 +106,12 @@ class _Teacher:
     """A frozen teacher's distribution (or a `view` of it) from its own head, a chunk of positions at a time."""
 
     def __init__(self, head: Head, hidden: torch.Tensor, view=None):
-        self.head, self.hidden, self.view = head, hidden, view
+        self.weight = head.weight.to(_head_dtype(hidden.device))  # cast once, not at every chunk
+        self.hidden, self.cap, self.view = hidden, head.cap, view
 
     def chunk(self, part: slice) -> _Distribution:
-        hidden, weight = _matmul_operands(self.hidden[part], self.head.weight)
-        logits, _ = _capped_logits(hidden, weight, self.head.cap)
-        with torch.autocast(logits.device.type, enabled=False):
-            return _Distribution(F.softmax(logits, -1) if self.view is None else self.view(logits))
+        logits, _ = _capped_logits(self.hidden[part].to(self.weight.dtype), self.weight, self.cap)
+        return _Distribution(F.softmax(logits, -1) if self.view is None else self.view(logits))
 
 
 class _HeadLoss(torch.autograd.Function):
@@ -129,13 +125,14 @@ class _HeadLoss(torch.autograd.Function):
         grad_hidden = torch.empty_like(hidden) if want_hidden else None
         grad_weight = torch.zeros_like(weight, dtype=torch.float32) if want_weight else None
         total = hidden.new_zeros((), dtype=torch.float32)
+        w = weight.to(_head_dtype(hidden.device))  # cast once, not at every chunk
         step = head.chunk_rows or max(len(hidden), 1)
-        for start in range(0, len(hidden), step):
-            part = slice(start, start + step)
-            h, w = _matmul_operands(hidden[part], weight)
-            logits, t = _capped_logits(h, w, head.cap)
-            aim = target.chunk(part)
-            with torch.autocast(logits.device.type, enabled=False):
+        with torch.autocast(hidden.device.type, enabled=False):  # dtypes are explicit below
+            for start in range(0, len(hidden), step):
+                part = slice(start, start + step)
+                h = hidden[part].to(w.dtype)
+                logits, t = _capped_logits(h, w, head.cap)
+                aim = target.chunk(part)
                 lse = torch.logsumexp(logits, -1, keepdim=True)
                 total += aim.loss(logits, lse)
                 if not (want_hidden or want_weight):
@@ -144,11 +141,11 @@ class _HeadLoss(torch.autograd.Function):
                 aim.subtract_from(grad)
                 if t is not None:
                     grad.mul_(t.mul_(t).neg_().add_(1))
-            grad = grad.to(h.dtype)
-            if want_hidden:
-                grad_hidden[part] = grad @ w
-            if want_weight:
-                grad_weight += (grad.t() @ h).float()
+                grad = grad.to(w.dtype)
+                if want_hidden:
+                    grad_hidden[part] = grad @ w
+                if want_weight:
+                    grad_weight += (grad.t() @ h).float()
         ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.weight_dtype = weight.dtype
         return total
