@@ -70,6 +70,25 @@ def records(run: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
 
 
+def test_step_0_taken_from_the_starting_run_is_what_evaluating_its_saved_model_gives(smoke_run):
+    """Attacks and unlearning runs take their step-0 metrics from the run they start from instead of measuring its
+    saved model again: the two must agree exactly."""
+    from undo.evaluate import evaluate
+    from undo.experiment import BASE, Experiment
+
+    out, _ = smoke_run
+    exp = Experiment("language", "smoke", out)
+    forget = exp.setting.forget.name
+    attacks = {"pretrain/oracle": "pretrain-oracle-lr0.001", "distill/full-maxent": "distill-full-maxent-lr0.001"}
+    for target, attack in attacks.items():
+        step_0 = json.loads((exp.root / "relearn" / attack / "summary.json").read_text())["curve"][0]
+        assert step_0 == {"step": 0, **evaluate(exp.load_model(target), exp, [forget])}, attack
+    unlearned = next(p for p in (exp.root / "unlearn").iterdir() if (p / "DONE").is_file())
+    step_0 = next(r for r in records(unlearned) if r["kind"] == "eval")
+    assert step_0["step"] == 0
+    assert {k: step_0[k] for k in exp.setting.metrics} == evaluate(exp.load_model(BASE), exp)
+
+
 def test_sweep_killed_at_a_random_point_reruns_to_the_same_results(smoke_run, tmp_path):
     reference, _ = smoke_run
     out = tmp_path / "outputs"

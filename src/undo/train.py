@@ -122,11 +122,13 @@ def train(
     checkpoint: Checkpoint | None = None,
     log_every: int = 10,
     desc: str = "train",
+    start_metrics: dict | None = None,
 ) -> TrainResult:
     """Train `model` in place for up to `optim.steps` steps; evaluates at step 0, every `eval_every` steps, at the
-    steps in `eval_at` and at the end, and stops early once `stop(eval metrics)` is true. With a checkpoint, the
-    whole training state is saved when due and a saved state is resumed (the streams must have
-    `state_dict`/`load_state_dict`)."""
+    steps in `eval_at` and at the end, and stops early once `stop(eval metrics)` is true. `start_metrics`, where
+    the caller already has what `evaluate` gives for the model as it comes in, stand for the step-0 evaluation.
+    With a checkpoint, the whole training state is saved when due and a saved state is resumed (the streams must
+    have `state_dict`/`load_state_dict`)."""
     missing = [name for name in objective.streams if name not in streams]
     if missing:
         raise UserError(
@@ -151,12 +153,15 @@ def train(
     result = TrainResult()
     start = time.perf_counter()
 
-    def run_eval(step: int) -> bool:
+    def run_eval(step: int, known: dict | None = None) -> bool:
         if evaluate is None:
             return False
-        model.eval()
-        metrics = evaluate(accelerator.unwrap_model(model))
-        model.train()
+        if known is None:
+            model.eval()
+            metrics = evaluate(accelerator.unwrap_model(model))
+            model.train()
+        else:
+            metrics = dict(known)
         record = {"kind": "eval", **metrics, "tokens": result.tokens, "flops": result.flops}
         result.evals.append({"step": step, **record})
         if tracker is not None:
@@ -208,7 +213,7 @@ def train(
     bar = tqdm(total=optim.steps, desc=desc, disable=not accelerator.is_main_process, leave=False, dynamic_ncols=True)
     try:
         if saved is None:
-            result.stop_rule_met = run_eval(0)
+            result.stop_rule_met = run_eval(0, start_metrics)
             step = 0
         else:
             step = saved["step"]

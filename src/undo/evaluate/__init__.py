@@ -36,12 +36,19 @@ def make_task(kind: str, **args) -> Task:
     return kinds[kind](**args)
 
 
-def evaluate(model, exp, names: list[str] | None = None) -> dict[str, float]:
-    """The setting's metrics (all, or the named ones and what they are the mean of) for one model."""
-    setting = exp.setting
+def requested(setting, names: list[str] | None = None) -> set[str]:
+    """The metrics `evaluate` gives for `names`: the setting's all, or the named ones and what they are the mean
+    of."""
     wanted = set(setting.metrics) if names is None else set(names)
     for name in list(wanted):
         wanted |= set(setting.metric(name).mean_of)
+    return wanted
+
+
+def evaluate(model, exp, names: list[str] | None = None) -> dict[str, float]:
+    """The setting's metrics (all, or the named ones and what they are the mean of) for one model."""
+    setting = exp.setting
+    wanted = requested(setting, names)
     values: dict[str, float] = {}
     for task in setting.tasks:
         needed = {m.name for m in task.metrics} & wanted

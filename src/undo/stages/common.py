@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from undo.data.sampling import Mixture, Shard
-from undo.evaluate import evaluate
+from undo.evaluate import evaluate, requested
 from undo.models import count_parameters
 from undo.params import Optim, StageParams
 from undo.train import TrainResult, train
@@ -25,6 +25,15 @@ def evaluator(exp, metrics: list[str] | None = None):
     return lambda model: evaluate(model, exp, metrics)
 
 
+def measured(exp, ref: str, names: list[str] | None = None) -> dict | None:
+    """A finished run's own final metrics (`names`, default all), where it measured them all: they stand for the
+    step-0 evaluation of a job that starts from its saved model unchanged, which would otherwise measure them
+    again."""
+    metrics = exp.summary(ref)["metrics"]
+    wanted = requested(exp.setting, names)
+    return {k: v for k, v in metrics.items() if k in wanted} if wanted <= metrics.keys() else None
+
+
 def fit(
     exp,
     rundir,
@@ -37,6 +46,7 @@ def fit(
     optim: Optim | None = None,
     stop=None,
     evaluate=None,
+    start_metrics: dict | None = None,
 ) -> TrainResult:
     """Train with the job's optimiser settings (default `params.optim`), resuming from its checkpoint."""
     return train(
@@ -52,6 +62,7 @@ def fit(
         stop=stop,
         checkpoint=rundir.checkpoint,
         desc=f"{rundir.final.parent.name}/{rundir.final.name}",
+        start_metrics=start_metrics,
     )
 
 

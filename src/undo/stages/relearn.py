@@ -12,7 +12,7 @@ from undo.forget_vocab import forget_vocabulary, reset_rows
 from undo.objectives import LanguageModeling
 from undo.params import Bool, Count, Float, LearningRate, Mix, Optim, RunRef, Schema, Seed, StageParams
 from undo.selection import resolve
-from undo.stages.common import evaluator, fit, mixture, save, summarize
+from undo.stages.common import evaluator, fit, measured, mixture, save, summarize
 from undo.train import TrainResult, train
 
 
@@ -77,13 +77,23 @@ def run(exp, rundir, tracker, params: Params) -> dict:
 
     # The attack's curve needs the forget metric only, often; the retain metric is measured once at the end.
     forget_only = evaluator(exp, [setting.forget.name])
+    start = None if params.reset_forget_rows else measured(exp, target, [setting.forget.name])
     identity = dict(role="attack", target=target, target_ref=params.model, reset_forget_rows=params.reset_forget_rows)
     if params.search is not None:
-        return _searched(exp, rundir, tracker, params, attacked, forget_only, identity)
+        return _searched(exp, rundir, tracker, params, attacked, forget_only, identity, start)
     model, data = attacked()
     objective = LanguageModeling(params.chunk_rows)
     result = fit(
-        exp, rundir, tracker, model, objective, {"train": data}, params, optim=params.optim(), evaluate=forget_only
+        exp,
+        rundir,
+        tracker,
+        model,
+        objective,
+        {"train": data},
+        params,
+        optim=params.optim(),
+        evaluate=forget_only,
+        start_metrics=start,
     )
     retain = evaluator(exp, [setting.retain.name])(model)
     if params.save_model:
@@ -95,7 +105,7 @@ def run(exp, rundir, tracker, params: Params) -> dict:
     return summary
 
 
-def _searched(exp, rundir, tracker, params: Params, attacked, forget_only, identity: dict) -> dict:
+def _searched(exp, rundir, tracker, params: Params, attacked, forget_only, identity: dict, start) -> dict:
     """One attack per Optuna trial, each from the same model and batches; the summary keeps every trial."""
     results, last = [], {}
 
@@ -112,6 +122,7 @@ def _searched(exp, rundir, tracker, params: Params, attacked, forget_only, ident
             eval_every=params.eval_every,
             eval_at=params.eval_at,
             desc=f"{rundir.final.parent.name}/{rundir.final.name} trial {len(results) + 1}",
+            start_metrics=start,
         )
         results.append(result)
         curve = _curve(result)

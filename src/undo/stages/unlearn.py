@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from undo.experiment import BASE
 from undo.params import Float, Int, Optim, RunRef, Schema, StageParams
 from undo.selection import resolve
-from undo.stages.common import fit, mixture, save, summarize
+from undo.stages.common import fit, measured, mixture, save, summarize
 from undo.unlearning import METHODS, make_objective, variant
 
 
@@ -58,7 +58,7 @@ def run(exp, rundir, tracker, params: Params) -> dict:
         "forget": mixture(exp, setting.forget_mix, params.batch_size, params.seed),
         "retain": mixture(exp, setting.retain_mix, params.batch_size, params.seed + 1),
     }
-    result = fit(exp, rundir, tracker, model, objective, streams, params)
+    result = fit(exp, rundir, tracker, model, objective, streams, params, start_metrics=measured(exp, base))
     save(exp, rundir, model)
     return summarize(
         result, model, role="unlearned", method=variant(params.model_dump()), base=base, lr=params.optim.lr
