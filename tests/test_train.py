@@ -139,27 +139,21 @@ def test_known_start_metrics_stand_for_the_step_0_evaluation(exp, micro_model, a
         evaluated_at.append(len(evaluated_at))
         return {"score": 1.0}
 
-    result = train(
-        micro_model,
-        LanguageModeling(),
-        {"train": stream(exp)},
-        Optim(lr=1e-3, steps=4),
-        accelerator=accelerator,
-        evaluate=evaluate,
-        eval_every=2,
-        start_metrics={"score": 7.0},
-        stop=lambda m: m["score"] > 5,
-    )
+    def train_from(start_metrics: dict, **options):
+        return train(
+            micro_model,
+            LanguageModeling(),
+            {"train": stream(exp)},
+            Optim(lr=1e-3, steps=4),
+            accelerator=accelerator,
+            evaluate=evaluate,
+            eval_every=2,
+            start_metrics=start_metrics,
+            **options,
+        )
+
+    result = train_from({"score": 7.0}, stop=lambda m: m["score"] > 5)
     assert len(evaluated_at) == 0 and result.steps == 0 and result.stop_rule_met  # the known metrics met the rule
-    result = train(
-        micro_model,
-        LanguageModeling(),
-        {"train": stream(exp)},
-        Optim(lr=1e-3, steps=4),
-        accelerator=accelerator,
-        evaluate=evaluate,
-        eval_every=2,
-        start_metrics={"score": 0.5},
-    )
+    result = train_from({"score": 0.5})
     assert len(evaluated_at) == 2  # steps 2 and 4, not 0
     assert [(e["step"], e["score"]) for e in result.evals] == [(0, 0.5), (2, 1.0), (4, 1.0)]
