@@ -11,7 +11,7 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutput
 
-from undo.data.corpora import iter_documents
+from undo.data.corpora import iter_documents, question_answer
 from undo.data.prepare import encode_documents
 from undo.errors import UserError
 from undo.evaluate.multiple_choice import MultipleChoice
@@ -66,6 +66,26 @@ def test_lm_eval_scores_a_model_preferring_the_right_answer_at_100_percent_and_a
     assert score(fixed_model(tokenizer, RIGHT), tokenizer, tmp_path) == 1.0
     assert score(fixed_model(tokenizer, None), tokenizer, tmp_path) == 0.25
     assert score(fixed_model(tokenizer, WRONG[0]), tokenizer, tmp_path) == 0.0
+
+
+class Recording(FixedLogits):
+    """A uniform model that keeps every row of input ids lm-eval scores."""
+
+    def forward(self, input_ids, attention_mask=None, **kwargs):
+        self.rows = [*getattr(self, "rows", []), *input_ids.tolist()]
+        return super().forward(input_ids)
+
+
+def test_lm_eval_scores_each_choice_after_the_end_of_text_token_as_training_packed_the_question(tokenizer, tmp_path):
+    model = Recording(
+        PretrainedConfig(vocab_size=len(tokenizer), max_position_embeddings=256), torch.zeros(len(tokenizer))
+    )
+    score(model, tokenizer, tmp_path)
+    ((ids, _),) = encode_documents(tokenizer.backend_tokenizer, [question_answer("Question 3?", RIGHT.strip())])
+    packed = [tokenizer.eos_token_id, *ids]  # a training document follows the end-of-text token of the one before
+    # lm-eval feeds context + choice without its last token (whose logits it does not need)
+    assert packed[:-1] in [row[: len(packed) - 1] for row in model.rows]
+    assert all(row[0] == tokenizer.eos_token_id for row in model.rows)
 
 
 def test_an_unknown_lm_eval_task_is_one_line(tokenizer, tmp_path):
