@@ -1,0 +1,105 @@
+"""What Gemma-2's two soft-caps (attention scores capped at 50, output logits at 30: c * tanh(x / c)) cost an
+embedded model on a CPU: torch's tanh against sigmoid on a logits-sized tensor, and a distillation step and an
+evaluation forward of the tiny model with the soft-caps on (the architecture every preset keeps) and off.
+
+    uv run python benchmarks/softcap_cost.py [--rounds 4] [--steps 5]
+
+With them off, eager attention can also hand over to SDPA, so that is measured too. Rounds alternate over every
+variant in one process (this machine drifts from hour to hour); the medians are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from undo import losses
+from undo.allocator import keep_freed_memory
+from undo.experiment import Experiment
+from undo.models import build_model
+
+VARIANTS = ("soft-capped (Gemma-2)", "no soft-caps", "no soft-caps, SDPA")
+
+
+def uncapped(model, attention: str):
+    """`model` without its soft-caps, attention through `attention`."""
+    model.config.final_logit_softcapping = None
+    model.config.attn_logit_softcapping = None
+    for layer in model.model.layers:
+        layer.self_attn.attn_logit_softcapping = None
+    # set_attn_implementation refuses SDPA for Gemma-2 (whose soft-cap SDPA cannot apply): set it underneath
+    model.config._attn_implementation = attention
+    return model
+
+
+def median_ms(fn, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return 1000 * (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--steps", type=int, default=5)
+    args = p.parse_args()
+    keep_freed_memory()
+    exp = Experiment("language", "embedded")
+    ids = torch.randint(len(exp.tokenizer), (16, exp.scale.seq_len), generator=torch.Generator().manual_seed(0))
+    every = torch.ones_like(ids, dtype=torch.bool)
+    logits_sized = torch.randn(16 * exp.scale.seq_len, len(exp.tokenizer))
+
+    def pair(variant: str):
+        models = [build_model("tiny", exp.tokenizer, seed=seed) for seed in (0, 1)]
+        if variant != VARIANTS[0]:
+            models = [uncapped(m, "sdpa" if "SDPA" in variant else "eager") for m in models]
+        student, teacher = models
+        return student, teacher.eval().requires_grad_(False), torch.optim.AdamW(student.parameters(), lr=1e-3)
+
+    setups = {variant: pair(variant) for variant in VARIANTS}
+
+    def step(variant: str) -> None:
+        student, teacher, optimizer = setups[variant]
+        with torch.no_grad():
+            reference = teacher(input_ids=ids).logits
+        losses.forward_kl(reference, student(input_ids=ids).logits, every).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def evaluation(variant: str) -> None:  # one forward of 32 blocks, as the evaluations batch them
+        with torch.inference_mode():
+            setups[variant][1](input_ids=torch.cat([ids, ids]))
+
+    ops = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp": torch.exp}
+    times: dict[tuple[str, str], list[float]] = {}
+    for round_ in range(args.rounds + 1):  # the first round warms up
+        for name, op in ops.items():
+            ms = median_ms(lambda op=op: op(logits_sized), 4 * args.steps)
+            if round_:
+                times.setdefault(("op", name), []).append(ms)
+        for variant in VARIANTS:
+            for kind, fn in (("step", step), ("eval", evaluation)):
+                ms = median_ms(lambda fn=fn, variant=variant: fn(variant), args.steps)
+                if round_:
+                    times.setdefault((kind, variant), []).append(ms)
+    med = {key: statistics.median(values) for key, values in times.items()}
+    rows, cols = logits_sized.shape
+    print(f"{torch.get_num_threads()} threads; elementwise on {rows} x {cols} fp32 (the embedded logits of one batch):")
+    for name in ops:
+        print(f"  {name:>8}: {med['op', name]:6.2f} ms")
+    print(
+        "tiny model, batch 16 x 128: distillation step (teacher forward, student step)"
+        " | evaluation forward of 32 blocks"
+    )
+    capped_step, capped_eval = med["step", VARIANTS[0]], med["eval", VARIANTS[0]]
+    for variant in VARIANTS:
+        s, e = med["step", variant], med["eval", variant]
+        print(f"  {variant:>22}: {s:6.1f} ms ({capped_step / s:.2f}x) | {e:6.1f} ms ({capped_eval / e:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
