@@ -21,6 +21,7 @@ from undo.allocator import keep_freed_memory
 from undo.experiment import Experiment
 from undo.models import build_model
 
+BATCH = 16
 VARIANTS = ("soft-capped (Gemma-2)", "no soft-caps", "no soft-caps, SDPA")
 
 
@@ -35,7 +36,8 @@ def uncapped(model, attention: str):
     return model
 
 
-def median_ms(fn, steps: int) -> float:
+def mean_ms(fn, steps: int) -> float:
+    """Milliseconds per call of `fn`, over `steps` calls."""
     start = time.perf_counter()
     for _ in range(steps):
         fn()
@@ -49,9 +51,10 @@ def main() -> None:
     args = p.parse_args()
     keep_freed_memory()
     exp = Experiment("language", "embedded")
-    ids = torch.randint(len(exp.tokenizer), (16, exp.scale.seq_len), generator=torch.Generator().manual_seed(0))
+    shape = (BATCH, exp.scale.seq_len)
+    ids = torch.randint(len(exp.tokenizer), shape, generator=torch.Generator().manual_seed(0))
     every = torch.ones_like(ids, dtype=torch.bool)
-    logits_sized = torch.randn(16 * exp.scale.seq_len, len(exp.tokenizer))
+    logits_sized = torch.randn(BATCH * exp.scale.seq_len, len(exp.tokenizer))
 
     def pair(variant: str):
         models = [build_model("tiny", exp.tokenizer, seed=seed) for seed in (0, 1)]
@@ -75,24 +78,23 @@ def main() -> None:
             setups[variant][1](input_ids=torch.cat([ids, ids]))
 
     ops = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp": torch.exp}
+    cases = {("op", name): (lambda op=op: op(logits_sized), 4 * args.steps) for name, op in ops.items()}
+    for variant in VARIANTS:
+        for kind, fn in (("step", step), ("eval", evaluation)):
+            cases[kind, variant] = (lambda fn=fn, variant=variant: fn(variant), args.steps)
     times: dict[tuple[str, str], list[float]] = {}
     for round_ in range(args.rounds + 1):  # the first round warms up
-        for name, op in ops.items():
-            ms = median_ms(lambda op=op: op(logits_sized), 4 * args.steps)
+        for key, (fn, calls) in cases.items():
+            ms = mean_ms(fn, calls)
             if round_:
-                times.setdefault(("op", name), []).append(ms)
-        for variant in VARIANTS:
-            for kind, fn in (("step", step), ("eval", evaluation)):
-                ms = median_ms(lambda fn=fn, variant=variant: fn(variant), args.steps)
-                if round_:
-                    times.setdefault((kind, variant), []).append(ms)
+                times.setdefault(key, []).append(ms)
     med = {key: statistics.median(values) for key, values in times.items()}
     rows, cols = logits_sized.shape
     print(f"{torch.get_num_threads()} threads; elementwise on {rows} x {cols} fp32 (the embedded logits of one batch):")
     for name in ops:
         print(f"  {name:>8}: {med['op', name]:6.2f} ms")
     print(
-        "tiny model, batch 16 x 128: distillation step (teacher forward, student step)"
+        f"tiny model, batch {BATCH} x {exp.scale.seq_len}: distillation step (teacher forward, student step)"
         " | evaluation forward of 32 blocks"
     )
     capped_step, capped_eval = med["step", VARIANTS[0]], med["eval", VARIANTS[0]]

@@ -49,13 +49,13 @@ def score(model, tokenizer, tmp_path, task=None) -> float:
     return mc.evaluate(model, exp)["acc"]
 
 
-def fixed_model(tokenizer, favour: str | None) -> FixedLogits:
+def fixed_model(tokenizer, favour: str | None, kind: type[FixedLogits] = FixedLogits) -> FixedLogits:
     config = PretrainedConfig(vocab_size=len(tokenizer), max_position_embeddings=256)
     bias = torch.zeros(len(tokenizer))
     if favour is not None:
         (token,) = tokenizer(favour, add_special_tokens=False)["input_ids"]
         bias[token] = 10.0
-    return FixedLogits(config, bias)
+    return kind(config, bias)
 
 
 def test_lm_eval_scores_a_model_preferring_the_right_answer_at_100_percent_and_a_uniform_one_at_chance(
@@ -71,15 +71,17 @@ def test_lm_eval_scores_a_model_preferring_the_right_answer_at_100_percent_and_a
 class Recording(FixedLogits):
     """A uniform model that keeps every row of input ids lm-eval scores."""
 
+    def __init__(self, config, bias: torch.Tensor):
+        super().__init__(config, bias)
+        self.rows: list[list[int]] = []
+
     def forward(self, input_ids, attention_mask=None, **kwargs):
-        self.rows = [*getattr(self, "rows", []), *input_ids.tolist()]
+        self.rows += input_ids.tolist()
         return super().forward(input_ids)
 
 
 def test_lm_eval_scores_each_choice_after_the_end_of_text_token_as_training_packed_the_question(tokenizer, tmp_path):
-    model = Recording(
-        PretrainedConfig(vocab_size=len(tokenizer), max_position_embeddings=256), torch.zeros(len(tokenizer))
-    )
+    model = fixed_model(tokenizer, None, kind=Recording)
     score(model, tokenizer, tmp_path)
     ((ids, _),) = encode_documents(tokenizer.backend_tokenizer, [question_answer("Question 3?", RIGHT.strip())])
     packed = [tokenizer.eos_token_id, *ids]  # a training document follows the end-of-text token of the one before
