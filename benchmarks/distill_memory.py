@@ -53,6 +53,7 @@ def loss_only(preset: str, seq: int, vocab: int, chunk_rows: int | None) -> dict
 
     from undo import losses
     from undo.models import PRESETS
+    from undo.softcap import soft_cap
 
     torch.manual_seed(0)
     hidden = PRESETS[preset]["hidden_size"]
@@ -70,7 +71,7 @@ def loss_only(preset: str, seq: int, vocab: int, chunk_rows: int | None) -> dict
             mask,
         )
     else:
-        cap = lambda x: losses.softcap(x, 30.0)  # noqa: E731
+        cap = lambda x: soft_cap(x, 30.0)  # noqa: E731
         loss = losses.forward_kl(cap(teacher_h @ teacher_w.t()), cap(student_h @ student_w.t()), mask)
     loss.backward()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -6,8 +6,9 @@ hidden states with their gradient in the same pass (`losses.Head` in one chunk),
 Both steps train the embedded-scale model (forward, loss, backward, AdamW) on the same batches, for language
 modelling (cross-entropy) and for distillation (forward KL from a frozen teacher). Rounds of `--steps` steps
 alternate between the two paths in one process, so this machine's drift hits both alike; the medians are printed.
-At a 2,439-token vocabulary the two are about as fast (a 2-core CPU: 1.02x, 0.96x), so the embedded grids keep
-full logits (`chunk_rows` unset) and the paper grids, at 256k, read the head.
+At a 2,439-token vocabulary the two are about as fast (a 2-core CPU: 1.02x and 0.96x on an Intel VM; 0.99x and
+0.99x on an AMD EPYC VM, head in chunks of 128-2048 rows no faster), so the embedded grids keep full logits
+(`chunk_rows` unset) and the paper grids, at 256k, read the head.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from undo.objectives import predictions
 
 
 def full_logits(model, ids):
-    return model(input_ids=ids).logits
+    return predictions(model, ids)
 
 
 def head_logits(model, ids):

@@ -10,6 +10,11 @@ import torch
 from undo import losses
 
 
+def capped(logits: torch.Tensor) -> torch.Tensor:
+    """Gemma-2's final soft-cap as transformers writes it."""
+    return torch.tanh(logits / 30.0) * 30.0
+
+
 def test_cross_entropy_matches_hand_value_and_ignores_masked_targets():
     # vocabulary of 2; position 0 predicts token 1 with logits (0, ln 3): p(1) = 3/4.
     logits = torch.tensor([[[0.0, math.log(3)], [0.0, 0.0], [5.0, 5.0]]])
@@ -58,7 +63,7 @@ def test_gaussian_mmd_is_zero_for_identical_samples_and_positive_otherwise():
 def test_chunked_forward_kl_equals_the_plain_loss_and_its_gradients():
     """From hidden states and output heads, a few positions at a time (soft-capped like Gemma-2): the same
     value (1e-5, fp32) and the same gradients as the KL of the full logits."""
-    from undo.losses import Head, softcap
+    from undo.losses import Head
 
     generator = torch.Generator().manual_seed(0)
     hidden_s = torch.randn(2, 9, 16, generator=generator, requires_grad=True)
@@ -66,7 +71,7 @@ def test_chunked_forward_kl_equals_the_plain_loss_and_its_gradients():
     head_s = (torch.randn(301, 16, generator=generator) * 2).requires_grad_()
     head_t = torch.randn(301, 24, generator=generator) * 2
     mask = torch.rand(2, 9, generator=generator) > 0.3
-    plain = losses.forward_kl(softcap(hidden_t @ head_t.t(), 30.0), softcap(hidden_s @ head_s.t(), 30.0), mask)
+    plain = losses.forward_kl(capped(hidden_t @ head_t.t()), capped(hidden_s @ head_s.t()), mask)
     grads_plain = torch.autograd.grad(plain, [hidden_s, head_s])
     for chunk_rows in (None, 1, 4, 1000):
         chunked = losses.forward_kl(
@@ -80,14 +85,14 @@ def test_chunked_forward_kl_equals_the_plain_loss_and_its_gradients():
 def test_chunked_cross_entropy_and_kl_to_uniform_equal_the_plain_losses_and_their_gradients():
     """The language-modelling and unlearning losses from hidden states, a few target positions at a time: the same
     values (1e-5, fp32) and gradients as from the full soft-capped logits, masked targets skipped alike."""
-    from undo.losses import Head, softcap
+    from undo.losses import Head
 
     generator = torch.Generator().manual_seed(3)
     hidden = torch.randn(2, 9, 16, generator=generator, requires_grad=True)
     weight = (torch.randn(301, 16, generator=generator) * 2).requires_grad_()
     ids = torch.randint(0, 301, (2, 9), generator=generator)
     mask = torch.rand(2, 9, generator=generator) > 0.3
-    logits = softcap(hidden @ weight.t(), 30.0)
+    logits = capped(hidden @ weight.t())
     for loss in (lambda x: losses.cross_entropy(x, ids, mask), lambda x: losses.kl_uniform(x, mask)):
         plain = loss(logits)
         grads_plain = torch.autograd.grad(plain, [hidden, weight], retain_graph=True)
@@ -135,14 +140,14 @@ def test_chunked_language_modeling_objective_matches_the_models_full_logits(micr
 def test_head_loss_gradient_follows_what_is_done_with_the_loss():
     """The head's gradient is taken in the forward pass; the backward pass must still scale it by whatever the loss
     went through (GradDiff negates the forget CE, RepNoise takes a log), and leave out what needs no gradient."""
-    from undo.losses import Head, softcap
+    from undo.losses import Head
 
     generator = torch.Generator().manual_seed(6)
     hidden = torch.randn(2, 9, 16, generator=generator, requires_grad=True)
     weight = (torch.randn(301, 16, generator=generator) * 2).requires_grad_()
     ids = torch.randint(0, 301, (2, 9), generator=generator)
     mask = torch.ones(2, 9, dtype=torch.bool)
-    plain = losses.cross_entropy(softcap(hidden @ weight.t(), 30.0), ids, mask)
+    plain = losses.cross_entropy(capped(hidden @ weight.t()), ids, mask)
     expected = torch.autograd.grad(-torch.log(plain + 1), [hidden, weight])
     chunked = losses.cross_entropy(Head(hidden, weight, 30.0, 4), ids, mask)
     grads = torch.autograd.grad(-torch.log(chunked + 1), [hidden, weight])
@@ -158,16 +163,16 @@ def test_chunked_logits_under_autocast_take_its_dtype_as_the_model_head_does():
     """Under autocast (bf16 on a GPU) each chunk's product runs in autocast's dtype, as the model's own head does;
     the soft-cap and the loss stay in fp32. An fp32 product (the old chunked path, twice as slow on a GPU) gives a
     loss that differs by far more than the tolerance here."""
-    from undo.losses import Head, softcap
+    from undo.losses import Head
 
     generator = torch.Generator().manual_seed(5)
     hidden = torch.randn(2, 9, 64, generator=generator)
     weight = torch.randn(301, 64, generator=generator)
     ids = torch.randint(0, 301, (2, 9), generator=generator)
     mask = torch.ones(2, 9, dtype=torch.bool)
-    fp32 = losses.cross_entropy(softcap(hidden @ weight.t(), 30.0), ids, mask)
+    fp32 = losses.cross_entropy(capped(hidden @ weight.t()), ids, mask)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        plain = losses.cross_entropy(softcap((hidden @ weight.t()).float(), 30.0), ids, mask)
+        plain = losses.cross_entropy(capped((hidden @ weight.t()).float()), ids, mask)
         chunked = losses.cross_entropy(Head(hidden, weight, 30.0, 4), ids, mask)
     assert chunked.item() == pytest.approx(plain.item(), abs=1e-5)
     assert abs(chunked.item() - fp32.item()) > 1e-3

@@ -7,7 +7,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from undo.errors import UserError
-from undo.models import GEMMA2_2B, PRESETS, count_parameters, model_config, save_model
+from undo.models import GEMMA2_2B, PRESETS, count_parameters, load_model, model_config, save_model
+from undo.softcap import ATTENTION
 
 
 def test_paper_presets_have_the_papers_shapes(tokenizer):
@@ -23,7 +24,7 @@ def test_paper_presets_have_the_papers_shapes(tokenizer):
         256,
         30.0,
     )
-    assert config.tie_word_embeddings and config._attn_implementation == "eager"
+    assert config.tie_word_embeddings and config._attn_implementation == ATTENTION
     assert PRESETS["0.9B"]["num_hidden_layers"] == 22 and GEMMA2_2B["vocab_size"] == 256000
 
 
@@ -32,11 +33,17 @@ def test_unknown_preset_is_a_clear_error(tokenizer):
         model_config("huge", tokenizer)
 
 
-def test_saved_model_reloads_with_plain_transformers_with_identical_logits(micro_model, tokenizer, tmp_path):
+def test_saved_model_reloads_with_plain_transformers_with_the_same_logits(micro_model, tokenizer, tmp_path):
+    """Plain transformers loads a saved model with its own eager attention: the same function as the soft-cap
+    through sigmoid that the toolkit's runs use (undo.softcap), equal to float rounding; load_model gives the
+    model back bit for bit."""
     save_model(micro_model, tokenizer, tmp_path / "model")
     reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
+    assert reloaded.config._attn_implementation == "eager"
     reloaded_tokenizer = AutoTokenizer.from_pretrained(tmp_path / "model")
     ids = torch.tensor([reloaded_tokenizer("표를 삽입합니다. Insert a table.")["input_ids"]])
     micro_model.eval()
-    assert torch.equal(micro_model(input_ids=ids).logits, reloaded(input_ids=ids).logits)
+    logits = micro_model(input_ids=ids).logits
+    assert torch.allclose(logits, reloaded(input_ids=ids).logits, atol=1e-5)
+    assert torch.equal(logits, load_model(tmp_path / "model")(input_ids=ids).logits)
     assert count_parameters(reloaded) == count_parameters(micro_model)  # tied embeddings counted once

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from undo.errors import UserError
+from undo.softcap import attention_implementation
 
 # google/gemma-2-2b's configuration, written out so that no run needs the hub to build a model.
 GEMMA2_2B = dict(
@@ -81,8 +82,8 @@ def model_config(preset: str, tokenizer):
     special = dict(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     special["bos_token_id"] = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     params = {**GEMMA2_2B, **PRESETS[preset], "vocab_size": len(tokenizer), **special}
-    # Gemma-2's attention soft-capping has no SDPA/flash path in transformers.
-    return Gemma2Config(**params, attn_implementation="eager", use_cache=False)
+    # Gemma-2's attention soft-capping has no SDPA/flash path in transformers; eager attention with a faster cap.
+    return Gemma2Config(**params, attn_implementation=attention_implementation(), use_cache=False)
 
 
 def build_model(preset: str, tokenizer, seed: int):
@@ -111,7 +112,7 @@ def load_model(path: Path | str, fix: str = "save it again", dtype=torch.float32
     if not (path / "config.json").is_file():
         raise UserError(f"the model at {path} is missing or incomplete (no config.json): rerun it: {fix}")
     try:
-        return AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", dtype=dtype)
+        return AutoModelForCausalLM.from_pretrained(path, attn_implementation=attention_implementation(), dtype=dtype)
     except Exception as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise UserError(f"the model at {path} is damaged ({type(err).__name__}: {reason}): rerun it: {fix}") from None
@@ -138,7 +139,7 @@ def load_start(source: str):
         return load_model(local, fix=f"restore the start checkpoint {source}", dtype=dtype)
     with fetching(f"model {source}"):
         return AutoModelForCausalLM.from_pretrained(
-            source, attn_implementation="eager", dtype=dtype, token=read_token("hf")
+            source, attn_implementation=attention_implementation(), dtype=dtype, token=read_token("hf")
         )
 
 

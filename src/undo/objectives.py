@@ -1,8 +1,8 @@
 """Objectives shared by several stages: plain language modelling and distillation on output logits.
 
-Every objective that reads output logits takes `chunk_rows`: with it, the forward skips the output head and the
-losses compute the logits from the final hidden states a chunk of positions at a time (`losses.Head`), the same
-numbers in far less memory at a large vocabulary.
+Every objective that reads output logits takes `chunk_rows`: with it, the losses compute the logits from the final
+hidden states a chunk of positions at a time (`losses.Head`), the same numbers in far less memory at a large
+vocabulary; without it, all at once.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ def head(model, hidden: torch.Tensor, chunk_rows: int | None) -> losses.Head:
 
 
 def predictions(model, input_ids: torch.Tensor, chunk_rows: int | None = None) -> losses.Logits:
-    """The model's next-token logits; with `chunk_rows`, its final hidden states and output head instead (the
-    forward goes through the possibly data-parallel wrapper and skips the head)."""
-    if not chunk_rows:
-        return model(input_ids=input_ids).logits
+    """The model's next-token logits; with `chunk_rows`, its final hidden states and output head instead. The
+    forward goes through the possibly data-parallel wrapper and skips the head: the logits are computed here, soft-cap
+    included (`undo.softcap`: the same function as the model's own, faster on a CPU)."""
     out = model(input_ids=input_ids, logits_to_keep=1, output_hidden_states=True)
-    return head(model, out.hidden_states[-1], chunk_rows)
+    logits = head(model, out.hidden_states[-1], chunk_rows)
+    return logits if chunk_rows else logits.logits()
 
 
 class LanguageModeling(Objective):

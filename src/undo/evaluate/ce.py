@@ -10,6 +10,7 @@ from undo.data.sampling import to_batch
 from undo.evaluate import Task
 from undo.losses import nll_sum
 from undo.metrics import Metric
+from undo.objectives import predictions
 
 
 def ce_metric(domain: str) -> Metric:
@@ -25,7 +26,7 @@ def domain_ce(model, blocks: TokenBlocks, accelerator, batch_size: int = 64) -> 
         batch = to_batch(blocks, np.arange(start, min(start + batch_size, len(blocks))))
         ids, mask = batch["input_ids"].to(accelerator.device), batch["loss_mask"].to(accelerator.device)
         with accelerator.autocast():
-            logits = model(input_ids=ids).logits
+            logits = predictions(model, ids)
         nll, count = nll_sum(logits, ids, mask)
         total += torch.stack([nll.double(), torch.tensor(count, dtype=torch.float64, device=total.device)])
     total = accelerator.reduce(total, reduction="sum")

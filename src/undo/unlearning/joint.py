@@ -7,7 +7,7 @@ than two; each method reads its streams' outputs (and any hooked activations) fr
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
@@ -23,42 +23,37 @@ class JointOutput:
     names: tuple[str, ...]
     sizes: list[int]
     output: Any
-    head: losses.Head | None = None  # the joint batch's output head, when the logits are computed in chunks
+    head: losses.Head  # the joint batch's output head: the logits are computed from it (in chunks with chunk_rows)
 
     def split(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         """Any tensor whose first dimension is the joint batch (logits, hidden states, hooked activations)."""
         return dict(zip(self.names, rows.split(self.sizes), strict=True))
 
     def logits(self, name: str) -> losses.Logits:
-        if self.head is None:
-            return self.split(self.output.logits)[name]
-        return replace(self.head, hidden=self.split(self.head.hidden)[name])
+        stream = replace(self.head, hidden=self.split(self.head.hidden)[name])
+        return stream if stream.chunk_rows else stream.logits()
 
     def hidden_states(self, name: str) -> tuple[torch.Tensor, ...]:
         return tuple(self.split(h)[name] for h in self.output.hidden_states)
 
 
-def joint_forward(model, batch: dict, names: tuple[str, ...], chunk_rows: int | None = None, **options) -> JointOutput:
-    """With `chunk_rows`, the output head is skipped and `logits` gives `losses.Head`s (see undo.objectives)."""
+def joint_forward(model, batch: dict, names: tuple[str, ...], chunk_rows: int | None = None) -> JointOutput:
+    """The model's own head is skipped (see undo.objectives.predictions); with `chunk_rows`, `logits` gives
+    `losses.Head`s."""
     ids = torch.cat([batch[name]["input_ids"] for name in names])
     sizes = [len(batch[name]["input_ids"]) for name in names]
-    if chunk_rows:
-        options = {**options, "logits_to_keep": 1, "output_hidden_states": True}
-    output = model(input_ids=ids, **options)
-    chunked = head(model, output.hidden_states[-1], chunk_rows) if chunk_rows else None
-    return JointOutput(tuple(names), sizes, output, chunked)
+    output = model(input_ids=ids, logits_to_keep=1, output_hidden_states=True)
+    return JointOutput(tuple(names), sizes, output, head(model, output.hidden_states[-1], chunk_rows))
 
 
 class Unlearning(Objective):
     """A method's loss from one joint forward over its forget and retain batches."""
 
     streams = ("forget", "retain")
-    # what that forward must return, e.g. {"logits_to_keep": 1} when only hooked activations are read
-    forward_options: ClassVar[dict] = {}
     chunk_rows: int | None = None  # set by make_objective: logits from hidden states, this many positions at a time
 
     def __call__(self, model, batch):
-        return self.loss(joint_forward(model, batch, self.streams, self.chunk_rows, **self.forward_options), batch)
+        return self.loss(joint_forward(model, batch, self.streams, self.chunk_rows), batch)
 
     def loss(self, out: JointOutput, batch: dict) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError

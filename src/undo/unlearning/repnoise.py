@@ -29,10 +29,6 @@ class WithRepNoise(Objective):
         self._activations: list[torch.Tensor] = []
         self._capturing = False
         self._handles = [layer.mlp.register_forward_hook(self._hook) for layer in decoder_layers(model)]
-        options = {
-            k: v for k, v in base.forward_options.items() if k != "logits_to_keep"
-        }  # the last term reads every logit
-        self.forward_options = {**options, "output_hidden_states": True}
 
     def _hook(self, module, inputs, output):
         if self._capturing:
@@ -45,7 +41,7 @@ class WithRepNoise(Objective):
         self._activations = []
         self._capturing = True
         try:
-            out = joint_forward(model, batch, self.streams, self.base.chunk_rows, **self.forward_options)
+            out = joint_forward(model, batch, self.streams, self.base.chunk_rows)
         finally:
             self._capturing = False
         loss, logs = self.base.loss(out, batch)

@@ -8,7 +8,6 @@ gradient) are trained.
 from __future__ import annotations
 
 import copy
-from typing import ClassVar
 
 import torch
 
@@ -38,8 +37,6 @@ class LayerOutput:
 class RMU(Unlearning):
     """L = forget_weight * MSE(h_l(forget), c * u) + retain_weight * MSE(h_l(retain), h_l^frozen(retain)) (the WMDP
     grids make the two weights convex)."""
-
-    forward_options: ClassVar[dict] = {"logits_to_keep": 1}  # the loss reads a hooked layer; the output head is skipped
 
     def __init__(
         self,
