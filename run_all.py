@@ -1,6 +1,6 @@
 """The whole pipeline for one setting and scale: prepare, pretrain, unlearn, distill, relearn, evaluate.
 
-    python run_all.py                          # embedded language default: ~12 minutes on a 2-core CPU
+    python run_all.py                          # embedded language default: ~9-13 minutes on a 2-core CPU
     python run_all.py --scale smoke            # every stage on a micro model in seconds (a wiring check)
     python run_all.py --scale paper            # the paper's grids on all visible GPUs
 
