@@ -36,14 +36,18 @@ def test_tanh_in_place_equals_torchs_tanh(dtype):
     assert torch.allclose(out, expected, atol=2e-7, rtol=0)
 
 
-def test_models_attention_equals_transformers_eager_attention(micro_model, tokenizer):
+def test_models_attention_and_logits_equal_transformers_eager_model(micro_model, tokenizer):
     """The registered attention (undo.softcap.attention) against transformers' own eager attention, masks and
-    grouped key/value heads included, on the same weights."""
+    grouped key/value heads included, on the same weights; and the logits the objectives compute outside the
+    model's forward (objectives.predictions) against the model's own."""
+    from undo.objectives import predictions
+
     ids = torch.randint(0, len(tokenizer), (3, 40), generator=torch.Generator().manual_seed(2))
     micro_model.eval()
     with torch.no_grad():
-        ours = micro_model(input_ids=ids).logits
+        ours, computed_here = micro_model(input_ids=ids).logits, predictions(micro_model, ids)
         micro_model.config._attn_implementation = "eager"
         eager = micro_model(input_ids=ids).logits
     assert torch.allclose(ours, eager, atol=1e-5)
     assert not torch.equal(ours, eager)  # the soft-cap really went another way
+    assert torch.allclose(computed_here, eager, atol=1e-5)
