@@ -26,10 +26,6 @@ from undo.models import build_model
 from undo.objectives import predictions
 
 
-def full_logits(model, ids):
-    return predictions(model, ids)
-
-
 def head_logits(model, ids):
     return predictions(model, ids, chunk_rows=ids.numel())
 
@@ -64,7 +60,7 @@ def main() -> None:
         f"model {args.preset}, batch {args.batch_size} x {exp.scale.seq_len} tokens, {torch.get_num_threads()} threads"
     )
     for kind in ("lm", "kd"):
-        paths = {"full logits": loss_fn(kind, full_logits, teacher), "head": loss_fn(kind, head_logits, teacher)}
+        paths = {"full logits": loss_fn(kind, predictions, teacher), "head": loss_fn(kind, head_logits, teacher)}
         models = {name: build_model(args.preset, exp.tokenizer, seed=0) for name in paths}
         optimizers = {name: torch.optim.AdamW(models[name].parameters(), lr=1e-3) for name in paths}
         speeds: dict[str, list[float]] = {name: [] for name in paths}
