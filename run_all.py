@@ -21,8 +21,8 @@ import run_relearn
 import run_unlearn
 from undo.cli import cluster, experiment, grid_for, guarded, parser
 from undo.errors import UserError
-from undo.files import write_json
-from undo.launch import matches, validate
+from undo.io.files import write_json
+from undo.runner.launch import matches, validate
 
 STAGES = [
     ("prepare", run_prepare),

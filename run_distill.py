@@ -10,12 +10,13 @@ from __future__ import annotations
 import sys
 
 from undo.cli import guarded, run_stage
-from undo.experiment import BASE, ORACLE
-from undo.launch import Job
-from undo.params import PAPER_CHUNK_ROWS, PUBLIC_BETAS
+from undo.evaluate.metrics import RETAIN_TOLERANCE
+from undo.runner.jobs import Job
+from undo.runs.names import BASE, DISTILLED, MATCHED, ORACLE, RESET, UNDO, selected
+from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS
 from undo.unlearning import METHODS
 
-STOP = {"tolerance": 0.05}  # the stop rule: within 0.05 of the teacher's retain metric
+STOP = {"tolerance": RETAIN_TOLERANCE}  # the stop rule: within 0.05 of the teacher's retain metric
 
 
 def full_stop(recipe: dict, full_steps: int | None) -> dict:
@@ -42,16 +43,15 @@ def distill_grid(
     full = full_stop(recipe, full_steps)
     undo = {"optim": {**recipe["optim"], **(undo_optim or {})}}
     jobs = [
-        Job("distill", f"full-{m}", {"kind": "full", "teacher": f"unlearn/selected:{m}", **recipe, **full})
-        for m in full_methods
+        Job("distill", f"full-{m}", {"role": DISTILLED, "teacher": selected(m), **recipe, **full}) for m in full_methods
     ]
     jobs += [
         Job(
             "distill",
             f"undo-{undo_teacher}-a{alpha:g}-s{seed}",
             {
-                "kind": "undo",
-                "teacher": f"unlearn/selected:{undo_teacher}",
+                "role": UNDO,
+                "teacher": selected(undo_teacher),
                 "alpha": alpha,
                 "beta": beta,
                 **recipe,
@@ -70,7 +70,7 @@ def distill_grid(
         Job(
             "distill",
             f"match-{student}",
-            {"kind": "match", "teacher": ORACLE, "student": ref, **match},
+            {"role": MATCHED, "teacher": ORACLE, "student": ref, **match},
         )
         for student, ref in (("base", BASE), ("random", "random"))
     ]
@@ -205,22 +205,22 @@ def variant_grid(
         "retain-text": {"mix": retain_mix},
         "mask-retain-text": {"teacher_view": "mask-forget", "mix": retain_mix},
     }
-    selected = f"unlearn/selected:{teacher}"
+    teacher_ref = selected(teacher)
     jobs = [
-        Job("distill", f"full-{teacher}-{name}", {"kind": "full", "teacher": selected, **recipe, **full, **view})
+        Job("distill", f"full-{teacher}-{name}", {"role": DISTILLED, "teacher": teacher_ref, **recipe, **full, **view})
         for name, view in views.items()
     ]
     jobs += [
         Job(
             "distill",
             f"undo-{teacher}-a{alpha:g}-s0-{name}",
-            {"kind": "undo", "teacher": selected, "alpha": alpha, "beta": beta, **recipe, **STOP, **views[name]},
+            {"role": UNDO, "teacher": teacher_ref, "alpha": alpha, "beta": beta, **recipe, **STOP, **views[name]},
         )
         for name in ("mask", "mask-retain-text")
         for alpha in alphas
     ]
-    reset = {"kind": "reset", "batch_size": recipe["batch_size"], "seed": recipe["seed"]}
-    jobs += [Job("distill", f"reset-{m}", {**reset, "teacher": f"unlearn/selected:{m}"}) for m in METHODS]
+    reset = {"role": RESET, "batch_size": recipe["batch_size"], "seed": recipe["seed"]}
+    jobs += [Job("distill", f"reset-{m}", {**reset, "teacher": selected(m)}) for m in METHODS]
     return jobs
 
 

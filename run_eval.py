@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import sys
 
-from undo.cli import guarded, parser
+from undo.cli import experiment, guarded, parser
+from undo.reporting.dashboard import log_report
+from undo.reporting.figures import draw_all
+from undo.reporting.report import collect, markdown, write
 
 
 def main(argv: list[str] | None = None) -> int:
-    from undo.cli import experiment
-    from undo.figures import draw_all
-    from undo.report import collect, markdown, write
-    from undo.tracking import log_report
-
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     exp = experiment(args)
     if args.dry_run:

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import sys
 
-from undo.cli import guarded, parser
+from undo.cli import experiment, guarded, parser
+from undo.stages.prepare import cached, prepare
 
 
 def main(argv: list[str] | None = None) -> int:
-    from undo.cli import experiment
-    from undo.stages.prepare import cached, prepare
-
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     exp = experiment(args)
     if args.dry_run:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 
 from undo.cli import guarded, run_stage
-from undo.launch import Job
-from undo.params import PAPER_CHUNK_ROWS, PUBLIC_BETAS
+from undo.reporting.report import metrics_table
+from undo.runner.jobs import Job
+from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS
 
 
 def base_and_oracle(
@@ -120,8 +121,6 @@ GRIDS = {
 
 
 def print_table(exp) -> None:
-    from undo.report import metrics_table
-
     print(metrics_table(exp, exp.finished_runs("pretrain")))
 
 

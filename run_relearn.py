@@ -15,9 +15,9 @@ import run_distill
 import run_pretrain
 import run_unlearn
 from undo.cli import guarded, run_stage
-from undo.experiment import ORACLE
-from undo.launch import Job
-from undo.params import PAPER_CHUNK_ROWS, PUBLIC_BETAS
+from undo.runner.jobs import Job
+from undo.runs.names import ORACLE, selected
+from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS
 from undo.unlearning import METHODS
 
 
@@ -31,21 +31,27 @@ def targets(setting: str, scale: str) -> list[str]:
     ]
 
 
-def attack_grid(setting: str, scale: str, lrs: list[float], **attack) -> list[Job]:
-    return attacks(targets(setting, scale), lrs, **attack)
+def attack_grid(setting: str, scale: str, lrs: list[float], optim: dict, **attack) -> list[Job]:
+    return attacks(targets(setting, scale), lrs, optim, **attack)
 
 
-def attacks(refs: list[str], lrs: list[float], tag: str = "", **attack) -> list[Job]:
+def attacks(refs: list[str], lrs: list[float], optim: dict, tag: str = "", **attack) -> list[Job]:
+    """Each model attacked at each constant learning rate with the optimiser settings `optim`."""
     return [
-        Job("relearn", f"{ref.replace('/', '-').replace(':', '-')}{tag}-lr{lr:g}", {"model": ref, "lr": lr, **attack})
+        Job("relearn", f"{run_label(ref)}{tag}-lr{lr:g}", {"model": ref, "optim": {"lr": lr, **optim}, **attack})
         for ref in refs
         for lr in lrs
     ]
 
 
+def run_label(ref: str) -> str:
+    """A run reference as part of a job name: "unlearn/selected:maxent" -> "unlearn-selected-maxent"."""
+    return ref.replace("/", "-").replace(":", "-")
+
+
 # The embedded attacks: 30 steps of 8 x 128 Korean tokens, or of 16 x 64 tokens of x/÷ problems, at two rates.
-LANGUAGE_EMBEDDED = dict(lrs=[1e-3, 3e-3], steps=30, batch_size=8, eval_every=5)
-ARITHMETIC_EMBEDDED = dict(lrs=[1e-3, 3e-3], steps=30, batch_size=16, eval_every=5)
+LANGUAGE_EMBEDDED = dict(lrs=[1e-3, 3e-3], optim={"steps": 30}, batch_size=8, eval_every=5)
+ARITHMETIC_EMBEDDED = dict(lrs=[1e-3, 3e-3], optim={"steps": 30}, batch_size=16, eval_every=5)
 
 GRIDS = {
     ("language", "embedded"): attack_grid("language", "embedded", **LANGUAGE_EMBEDDED),
@@ -53,11 +59,9 @@ GRIDS = {
         "language",
         "paper",
         [1e-3, 7e-4, 4e-4, 1e-4, 7e-5, 5e-5, 1e-5, 7e-6, 4e-6, 1e-6],
-        steps=500,
+        {"steps": 500, "grad_accum": 2, "betas": PUBLIC_BETAS},
         batch_size=4,
-        grad_accum=2,
         eval_every=5,
-        betas=PUBLIC_BETAS,
         chunk_rows=PAPER_CHUNK_ROWS,
     ),
     ("arithmetic", "embedded"): attack_grid("arithmetic", "embedded", **ARITHMETIC_EMBEDDED),
@@ -66,31 +70,29 @@ GRIDS = {
         "arithmetic",
         "paper",
         [1e-3, 7e-4, 4e-4, 1e-4, 7e-5, 5e-5, 1e-5, 7e-6, 4e-6, 1e-6],
-        steps=500,
+        {"steps": 500, "betas": PUBLIC_BETAS},
         batch_size=15,
         eval_every=5,
-        betas=PUBLIC_BETAS,
         chunk_rows=PAPER_CHUNK_ROWS,
     ),
     # The WMDP attack: forget and retain text half and half, constant lr; the paper reads steps 10, 25, 50, 150, 500.
     ("wmdp", "embedded"): attack_grid(
-        "wmdp", "embedded", [1e-3, 3e-3], steps=30, batch_size=8, eval_every=5, mix={"forget": 0.5, "retain": 0.5}
+        "wmdp", "embedded", [1e-3, 3e-3], {"steps": 30}, batch_size=8, eval_every=5, mix={"forget": 0.5, "retain": 0.5}
     ),
     ("wmdp", "paper"): attack_grid(
         "wmdp",
         "paper",
         [2.15e-5, 1e-5, 4.62e-6],
-        steps=500,
+        {"steps": 500, "betas": PUBLIC_BETAS},
         batch_size=5,  # 20 x 256 tokens in the public scripts: 5 x 1024 here
         eval_at=[10, 25, 50, 150, 500],
         mix={"forget": 0.5, "retain": 0.5},
-        betas=PUBLIC_BETAS,
         chunk_rows=PAPER_CHUNK_ROWS,
     ),
 }
 
 
-def variant_attacks(setting: str, scale: str, lrs: list[float], search: dict, **attack) -> list[Job]:
+def variant_attacks(setting: str, scale: str, lrs: list[float], optim: dict, search: dict, **attack) -> list[Job]:
     """`--variants`: the attacks of the distill stage's variant students and reset controls; the same attack of
     every model after its forget-vocabulary embedding rows are re-initialised (the report's robustness_after_reset);
     and the Optuna attacker (`search`) on the oracle, each method's selected teacher, every full-distillation
@@ -100,17 +102,19 @@ def variant_attacks(setting: str, scale: str, lrs: list[float], search: dict, **
     distilled = [job.ref for job in run_distill.GRIDS[(setting, scale)] + run_distill.VARIANTS[(setting, scale)]]
     searched = [
         ORACLE,
-        *(f"unlearn/selected:{method}" for method in METHODS),
+        *(selected(method) for method in METHODS),
         *(ref for ref in distilled if ref.startswith("distill/full-") or re.fullmatch(r"distill/undo-.*-s\d+", ref)),
     ]
+    # a searched attack replaces the learning rate with each trial's: the grid's first stands in its optimiser
+    searched_optim = {"lr": lrs[0], **optim}
     return [
-        *attacks(variants, lrs, **attack),
-        *attacks(every, lrs, tag="-reset", reset_forget_rows=True, **attack),
+        *attacks(variants, lrs, optim, **attack),
+        *attacks(every, lrs, optim, tag="-reset", reset_forget_rows=True, **attack),
         *(
             Job(
                 "relearn",
-                f"{ref.replace('/', '-').replace(':', '-')}-optuna",
-                {"model": ref, "search": search, **attack},
+                f"{run_label(ref)}-optuna",
+                {"model": ref, "optim": searched_optim, "search": search, **attack},
             )
             for ref in searched
         ),

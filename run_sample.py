@@ -15,12 +15,11 @@ import argparse
 import sys
 
 from undo.cli import guarded
+from undo.experiment import Experiment
+from undo.tools.sample import Sampling, load, side_by_side
 
 
 def main(argv: list[str] | None = None) -> int:
-    from undo.experiment import Experiment
-    from undo.sample import Sampling, load, side_by_side
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="+", help="run references (e.g. pretrain/base) or model folders")
     p.add_argument("--prompt", help="the text to continue (default: read prompts interactively)")

@@ -12,8 +12,11 @@ from __future__ import annotations
 import sys
 
 from undo.cli import guarded, run_stage
-from undo.launch import Job
-from undo.params import PAPER_CHUNK_ROWS, PUBLIC_BETAS
+from undo.errors import UserError
+from undo.runner.jobs import Job
+from undo.runs.names import selected
+from undo.runs.selection import resolve
+from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS
 
 
 def sweep(
@@ -119,13 +122,10 @@ GRIDS = {
 
 def select_teachers(exp) -> None:
     """Resolve and print each method's selected teacher (written to unlearn/selected.json)."""
-    from undo.errors import UserError
-    from undo.selection import SELECTED, resolve
-
     methods = sorted({exp.summary(ref)["method"] for ref in exp.finished_runs("unlearn")})
     for method in methods:
         try:
-            print(f"selected {method}: {resolve(exp, f'unlearn/{SELECTED}{method}')}")
+            print(f"selected {method}: {resolve(exp, selected(method))}")
         except UserError as err:
             print(f"no teacher for {method}: {err}")
 

@@ -1,5 +1,5 @@
 """Training-step and evaluation tokens/s of the embedded model with glibc's default allocator and with freed memory
-kept for reuse (undo.allocator), each measured in a fresh process, rounds alternating.
+kept for reuse (undo.runner.allocator), each measured in a fresh process, rounds alternating.
 
     uv run python benchmarks/allocator_speed.py [--rounds 3] [--steps 30] [--preset tiny]
 
@@ -20,14 +20,14 @@ import time
 
 def measure(preset: str, steps: int, keep: bool) -> dict[str, float]:
     if keep:
-        from undo.allocator import keep_freed_memory
+        from undo.runner.allocator import keep_freed_memory
 
         keep_freed_memory()
     import torch
     import torch.nn.functional as F
 
     from undo.experiment import Experiment
-    from undo.models import build_model
+    from undo.model.models import build_model
 
     exp = Experiment("language", "embedded")
     model = build_model(preset, exp.tokenizer, seed=0)

@@ -23,10 +23,10 @@ def step(preset: str, seq: int, vocab: int, chunk_rows: int | None) -> dict:
     import torch
     from transformers import Gemma2Config, Gemma2ForCausalLM
 
-    from undo.models import GEMMA2_2B, PRESETS
-    from undo.objectives import Distillation
+    from undo.model.models import GEMMA2_2B, PRESETS
     from undo.params import Optim
-    from undo.train import make_optimizer
+    from undo.training.objectives import Distillation
+    from undo.training.optimizer import make_optimizer
 
     torch.manual_seed(0)
     config = Gemma2Config(
@@ -51,9 +51,9 @@ def loss_only(preset: str, seq: int, vocab: int, chunk_rows: int | None) -> dict
     transformer's activations (the same in both variants)."""
     import torch
 
-    from undo import losses
-    from undo.models import PRESETS
-    from undo.softcap import soft_cap
+    from undo.model import losses
+    from undo.model.models import PRESETS
+    from undo.model.softcap import soft_cap
 
     torch.manual_seed(0)
     hidden = PRESETS[preset]["hidden_size"]

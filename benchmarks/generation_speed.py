@@ -16,7 +16,7 @@ from undo.data.arithmetic import evaluation_items
 from undo.data.tokenizer import load_tokenizer
 from undo.evaluate.arithmetic import MAX_NEW_TOKENS
 from undo.evaluate.generation import greedy_continuations, prompt_ids
-from undo.models import build_model, load_model
+from undo.model.models import build_model, load_model
 
 
 def main() -> None:

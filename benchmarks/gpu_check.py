@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from undo.params import PAPER_CHUNK_ROWS
+from undo.settings import PAPER_CHUNK_ROWS
 
 # Dense bf16 peak FLOP/s by device name, for MFU (None for other devices).
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12}
@@ -35,7 +35,7 @@ def peak_flops(device: torch.device) -> float | None:
 def build(preset: str, vocab: int, device: torch.device):
     from transformers import Gemma2Config, Gemma2ForCausalLM
 
-    from undo.models import GEMMA2_2B, PRESETS
+    from undo.model.models import GEMMA2_2B, PRESETS
 
     config = Gemma2Config(
         **{**GEMMA2_2B, **PRESETS[preset], "vocab_size": vocab}, attn_implementation="eager", use_cache=False
@@ -57,10 +57,10 @@ def timed_steps(step, steps: int, device: torch.device) -> float:
 
 
 def measure(args, device: torch.device) -> list[tuple[str, str, str, str]]:
-    from undo.models import count_parameters
-    from undo.objectives import Distillation, LanguageModeling
+    from undo.model.models import count_parameters
     from undo.params import Optim
-    from undo.train import make_optimizer
+    from undo.training.objectives import Distillation, LanguageModeling
+    from undo.training.optimizer import make_optimizer
 
     torch.manual_seed(0)
     student, teacher = build(args.model, args.vocab, device), build(args.model, args.vocab, device).eval()
@@ -107,7 +107,7 @@ def measure(args, device: torch.device) -> list[tuple[str, str, str, str]]:
 
 def fused_cross_entropy(args, model, device: torch.device) -> list[tuple[str, str, str, str]]:
     """Liger-Kernel's fused linear cross-entropy (Gemma-2's soft-cap included) against the chunked CE of
-    `undo.losses` on the same bf16 hidden states and output head: the largest differences of the loss and of its
+    `undo.model.losses` on the same bf16 hidden states and output head: the largest differences of the loss and of its
     gradients (relative to the gradient's largest entry), and the time and peak memory of a forward and backward
     pass of each. Liger needs CUDA; elsewhere, or without the package, one row says why."""
     try:
@@ -116,7 +116,7 @@ def fused_cross_entropy(args, model, device: torch.device) -> list[tuple[str, st
         return [("fused linear CE (Liger)", "–", "", "liger-kernel is not installed")]
     if device.type != "cuda":
         return [("fused linear CE (Liger)", "–", "", "CUDA only")]
-    from undo.losses import Head, cross_entropy
+    from undo.model.losses import Head, cross_entropy
 
     torch.manual_seed(0)
     cap = model.config.final_logit_softcapping

@@ -19,11 +19,11 @@ import time
 
 import torch
 
-from undo import losses
-from undo.allocator import keep_freed_memory
 from undo.experiment import Experiment
-from undo.models import build_model
-from undo.objectives import predictions
+from undo.model import losses
+from undo.model.heads import predictions
+from undo.model.models import build_model
+from undo.runner.allocator import keep_freed_memory
 
 
 def head_logits(model, ids):

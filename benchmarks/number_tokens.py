@@ -26,9 +26,10 @@ from undo.data.sampling import Mixture
 from undo.data.tokenizer import embedded_tokenizer_file, load_tokenizer
 from undo.evaluate.arithmetic import MAX_NEW_TOKENS, is_correct
 from undo.evaluate.generation import greedy_continuations
-from undo.models import build_model
-from undo.objectives import LanguageModeling
-from undo.train import Optim, train
+from undo.model.models import build_model
+from undo.params import Optim
+from undo.training.loop import Evaluation, train
+from undo.training.objectives import LanguageModeling
 
 
 def digits_only():
@@ -61,8 +62,7 @@ def run(tokenizer, label: str, args) -> None:
         {"train": data},
         Optim(lr=args.lr, warmup=20, steps=args.steps),
         accelerator=Accelerator(cpu=True),
-        evaluate=accuracy,
-        eval_every=args.eval_every,
+        evaluation=Evaluation(accuracy, every=args.eval_every),
         desc=label,
     )
     curve = "  ".join(f"{e['step']}:{e['eq_acc']:.2f}" for e in result.evals)

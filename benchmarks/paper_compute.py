@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the run_*.py gri
 
 import run_distill
 import run_pretrain
-from undo.compute import training_flops
 from undo.settings import get_setting
+from undo.training.loop import training_flops
 
 
 def tokens(params: dict, seq_len: int, steps: int | None = None) -> int:

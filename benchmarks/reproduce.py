@@ -1,7 +1,7 @@
 """Reproduce the embedded result over several seeds: robustness per model with its spread, and stage times.
 
-Writes <out>/replicates.{md,json,png} (undo.replicates): mean ± std per model, budget and attacker, and a figure
-with the spread.
+Writes <out>/replicates.{md,json,png} (undo.reporting.replicates): mean ± std per model, budget and attacker,
+and a figure with the spread.
 
     uv run python benchmarks/reproduce.py --seeds 0 1 2 [--setting arithmetic] [--variants] [--out outputs/reproduce]
 
@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import run_all
-from undo.replicates import write
+from undo.reporting.replicates import write
 
 
 def main() -> int:

@@ -1,5 +1,5 @@
 """What Gemma-2's two soft-caps (attention scores capped at 50, output logits at 30: c * tanh(x / c)) cost an
-embedded model on a CPU, and what computing them through sigmoid (undo.softcap: tanh(y) = 2 sigmoid(2y) - 1, the
+embedded model on a CPU, and what computing them through sigmoid (undo.model.softcap: tanh(y) = 2 sigmoid(2y) - 1, the
 toolkit's way) wins back: torch's tanh against sigmoid on a logits-sized tensor, and a distillation step and an
 evaluation forward of the tiny model with the soft-caps as transformers computes them, as the toolkit does, and off.
 
@@ -17,12 +17,12 @@ import time
 
 import torch
 
-from undo import losses
-from undo.allocator import keep_freed_memory
 from undo.experiment import Experiment
-from undo.models import build_model
-from undo.objectives import predictions
-from undo.softcap import soft_cap
+from undo.model import losses
+from undo.model.heads import predictions
+from undo.model.models import build_model
+from undo.model.softcap import soft_cap
+from undo.runner.allocator import keep_freed_memory
 
 BATCH = 16
 VARIANTS = ("tanh (transformers)", "through sigmoid (undo)", "no soft-caps", "no soft-caps, SDPA")

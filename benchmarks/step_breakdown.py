@@ -3,8 +3,8 @@ AdamW) and the whole step, in fp32 and under bf16 autocast.
 
     uv run python benchmarks/step_breakdown.py [--rounds 6] [--steps 5] [--preset tiny] [--batch-size 16]
 
-The whole step is what `undo.objectives.Distillation` trains: the frozen teacher's logits, the student's logits,
-forward KL, backward, AdamW. The decoder alone stands in a loss on its final hidden states for the output head,
+The whole step is what `undo.training.objectives.Distillation` trains: the frozen teacher's logits, the student's
+logits, forward KL, backward, AdamW. The decoder alone stands in a loss on its final hidden states for the output head,
 so whole step - teacher - decoder is the student's head and the loss. Rounds of `--steps` steps alternate over
 every part and precision in one process (this machine drifts from hour to hour); the medians are printed.
 """
@@ -17,10 +17,10 @@ import time
 
 import torch
 
-from undo import losses
-from undo.allocator import keep_freed_memory
 from undo.experiment import Experiment
-from undo.models import build_model
+from undo.model import losses
+from undo.model.models import build_model
+from undo.runner.allocator import keep_freed_memory
 
 
 def main() -> None:

@@ -17,9 +17,10 @@ import torch.nn.functional as F
 
 from undo.data.sampling import Mixture
 from undo.experiment import Experiment
-from undo.models import build_model
-from undo.objectives import LanguageModeling
-from undo.train import Optim, train
+from undo.model.models import build_model
+from undo.params import Optim
+from undo.training.loop import train
+from undo.training.objectives import LanguageModeling
 
 
 def bare_loop(model, batches, lr: float) -> float:

@@ -18,9 +18,9 @@ from undo.cli import guarded
 
 
 def main(argv: list[str] | None = None) -> int:
-    from undo.credentials import read_token
     from undo.errors import UserError
-    from undo.qa_generation import Endpoint, default_prompt, generate, read_documents
+    from undo.io.credentials import read_token
+    from undo.tools.qa_generation import Endpoint, default_prompt, generate, read_documents
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("documents", help="JSONL with a text field (and optionally an id) per line")

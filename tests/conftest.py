@@ -29,7 +29,7 @@ def tokenizer():
 
 @pytest.fixture
 def micro_model(tokenizer):
-    from undo.models import build_model
+    from undo.model.models import build_model
 
     return build_model("micro", tokenizer, seed=0)
 

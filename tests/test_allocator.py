@@ -1,5 +1,5 @@
 """Freed tensor memory is kept for reuse: training-sized blocks come from the heap and stay there (see
-undo.allocator)."""
+undo.runner.allocator)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ SIZE = 16 * 128 * 2439 * 4  # bytes of an embedded-scale logits tensor (batch x 
 PROBE = """
 import ctypes, json, sys
 if sys.argv[1] == "kept":
-    from undo.allocator import keep_freed_memory
+    from undo.runner.allocator import keep_freed_memory
     assert keep_freed_memory()
 
 class Info(ctypes.Structure):

@@ -8,7 +8,6 @@ import re
 import pytest
 import torch
 
-from undo import losses
 from undo.data import arithmetic
 from undo.data.arithmetic import EVAL_TEMPLATES, OPERATIONS, QA, evaluation_items, render, training_items
 from undo.data.blocks import TokenBlocks
@@ -16,8 +15,9 @@ from undo.data.packing import pack
 from undo.data.prepare import encode_documents
 from undo.data.sampling import to_batch
 from undo.errors import UserError
-from undo.evaluate import make_task
+from undo.evaluate.arithmetic import ArithmeticAccuracy
 from undo.evaluate.generation import greedy_continuations, parse_number, prompt_ids
+from undo.model import losses
 from undo.settings import get_setting
 
 
@@ -120,7 +120,7 @@ def test_evaluation_prompts_are_laid_out_as_training_packs_a_document(tokenizer,
         return [""] * len(prompts)
 
     monkeypatch.setattr(evaluator, "greedy_continuations", answer)
-    make_task("arithmetic", ops=("mul",)).evaluate(torch.nn.Linear(1, 1), exp, names=[item.metric])
+    ArithmeticAccuracy(ops=("mul",)).evaluate(torch.nn.Linear(1, 1), exp, names=[item.metric])
     prompt = seen[0]
     stream = ids.reshape(-1).tolist()
     at = stream.index(tokenizer.eos_token_id)
@@ -130,9 +130,7 @@ def test_evaluation_prompts_are_laid_out_as_training_packs_a_document(tokenizer,
 def test_bad_names_are_one_clear_line():
     with pytest.raises(UserError, match="unknown metric 'mul_acc' for setting 'arithmetic'"):
         get_setting("arithmetic").metric("mul_acc")
-    with pytest.raises(UserError, match="unknown evaluation task 'trivia'"):
-        make_task("trivia")
     with pytest.raises(UserError, match="unknown arithmetic operation 'pow'"):
-        make_task("arithmetic", ops=("add", "pow"))
+        ArithmeticAccuracy(ops=("add", "pow"))
     with pytest.raises(UserError, match=r"must contain exactly one \{answer\} slot"):
         render("{name} has {n1} apples.", {"name": "Ada", "n1": 3, "answer": 3})

@@ -8,11 +8,12 @@ import math
 import pytest
 from planting import plant_run
 
-from undo.attack_search import search
-from undo.launch import Job, launch
-from undo.metrics import Metric
+from undo.evaluate.metrics import Metric
 from undo.params import InvalidParams
-from undo.report import collect
+from undo.reporting.report import collect
+from undo.runner.jobs import Job
+from undo.runner.launch import launch
+from undo.stages.attack_search import search
 from undo.stages.relearn import Params
 
 KO_CE = Metric("ko_ce", higher_is_better=False)
@@ -33,13 +34,13 @@ def test_a_seeded_search_repeats_exactly_and_finds_the_strongest_learning_rate()
     assert abs(math.log10(best["lr"]) + 3) < 0.5  # within half a decade of the optimum after 20 trials
 
 
-def test_an_attack_takes_a_learning_rate_or_a_search():
-    base = {"model": "pretrain/base", "steps": 2, "batch_size": 2}
-    Params.parse({**base, "lr": 1e-3})
+def test_an_attack_takes_an_optimiser_and_maybe_a_search():
+    base = {"model": "pretrain/base", "optim": {"lr": 1e-3, "steps": 2}, "batch_size": 2}
+    Params.parse(base)
     Params.parse({**base, "search": {"trials": 3, "low": 1e-5, "high": 1e-2}})
     for bad, problem in (
-        ({**base}, "either lr or search"),
-        ({**base, "lr": 1e-3, "search": {"trials": 3, "low": 1e-5, "high": 1e-2}}, "either lr or search"),
+        ({**base, "optim": {"steps": 2}}, "optim.lr: Field required"),
+        ({**base, "search": {"trials": 3, "low": 1e-5, "high": 1e-2}, "save_model": True}, "drop save_model"),
         ({**base, "search": {"trials": 3, "low": 1e-2, "high": 1e-5}}, "must be below"),
     ):
         with pytest.raises(InvalidParams, match=problem):
@@ -49,7 +50,7 @@ def test_an_attack_takes_a_learning_rate_or_a_search():
 def test_a_searched_attack_keeps_every_trial_and_repeats_with_its_seed(exp):
     pretrain = {"mix": {"en": 0.5, "ko": 0.5}, "batch_size": 2, "eval_every": 2, "optim": {"lr": 1e-3, "steps": 2}}
     assert launch(exp, [Job("pretrain", "base", pretrain)], wandb="off") == 0
-    attack = {"model": "pretrain/base", "steps": 2, "batch_size": 2, "eval_every": 1}
+    attack = {"model": "pretrain/base", "optim": {"lr": 1e-3, "steps": 2}, "batch_size": 2, "eval_every": 1}
     attack["search"] = {"trials": 3, "low": 1e-5, "high": 1e-2, "seed": 7}
     jobs = [Job("relearn", name, attack) for name in ("a", "b")]
     assert launch(exp, jobs, wandb="off") == 0

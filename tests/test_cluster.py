@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from undo.cluster import Cluster
 from undo.errors import UserError
-from undo.launch import Job, launch
-from undo.rundir import is_done
+from undo.runner.cluster import Cluster
+from undo.runner.jobs import Job
+from undo.runner.launch import launch
+from undo.runs.rundir import is_done
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAIN = {"mix": {"en": 0.5, "ko": 0.5}, "batch_size": 2, "optim": {"lr": 1e-3, "steps": 2}}

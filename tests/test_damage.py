@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from undo.errors import UserError
-from undo.launch import Job, launch
+from undo.runner.jobs import Job
+from undo.runner.launch import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAIN = {"mix": {"en": 0.5, "ko": 0.5}, "batch_size": 2, "optim": {"lr": 1e-3, "steps": 2}}
@@ -59,7 +60,7 @@ def test_damaged_summary_is_named(exp, finished, content):
 
 
 def test_damaged_metrics_file_is_named(exp, finished):
-    from undo.report import train_curve
+    from undo.reporting.report import train_curve
 
     path = finished / "metrics.jsonl"
     path.write_text(path.read_text() + '{"step": 3, "kin')
@@ -100,7 +101,7 @@ def test_damaged_cache_entry_is_detected_and_rebuilt(tmp_path, capsys, damage):
 
 
 def test_leftovers_of_dead_processes_are_swept_at_the_next_launch(exp):
-    from undo.files import HOST
+    from undo.io.files import HOST
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     pid = int(dead.stdout)

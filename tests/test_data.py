@@ -107,10 +107,10 @@ def test_mixture_draws_rows_in_proportion_and_counts_epochs(exp):
 @pytest.mark.parametrize("offline", [True, False])
 def test_hub_tokenizer_or_dataset_out_of_reach_is_one_line(monkeypatch, offline):
     """Offline without a cache, or a hub that does not answer (checked in seconds, not minutes of retries)."""
-    import undo.hub
+    import undo.io.hub
     from undo.data.tokenizer import load_tokenizer
 
-    undo.hub._hub_problem.cache_clear()
+    undo.io.hub._hub_problem.cache_clear()
     if not offline:
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
@@ -126,4 +126,4 @@ def test_hub_tokenizer_or_dataset_out_of_reach_is_one_line(monkeypatch, offline)
             assert "\n" not in text and "cannot fetch " in text and "HF_HUB_OFFLINE=1" in text
             assert ("127.0.0.1:9 does not answer" in text) != offline
     finally:
-        undo.hub._hub_problem.cache_clear()
+        undo.io.hub._hub_problem.cache_clear()

@@ -11,12 +11,13 @@ import torch
 from planting import plant_run
 
 from undo.errors import UserError
-from undo.launch import Job, launch
-from undo.metrics import Metric
-from undo.models import build_model, save_model, unique_parameters
-from undo.noise import shrink_and_perturb
+from undo.evaluate.metrics import Metric
+from undo.model.models import build_model, save_model, unique_parameters
+from undo.model.noise import shrink_and_perturb
+from undo.runner.jobs import Job
+from undo.runner.launch import launch
 from undo.settings import get_setting
-from undo.stopping import retain_recovered
+from undo.training.stopping import retain_recovered
 
 
 def test_noise_alpha_zero_is_the_identity(micro_model):
@@ -89,7 +90,7 @@ def test_undo_run_records_teacher_and_cost(exp):
                 Job(
                     "distill",
                     "undo",
-                    {"kind": "undo", "teacher": "unlearn/teacher", "alpha": 0.5, "beta": 0.1, **RECIPE},
+                    {"role": "undo", "teacher": "unlearn/teacher", "alpha": 0.5, "beta": 0.1, **RECIPE},
                 )
             ],
         )
@@ -108,15 +109,17 @@ def test_undo_run_records_teacher_and_cost(exp):
 
 def test_distill_bad_inputs_fail_with_one_clear_line(exp, capsys):
     micro_teacher(exp)
-    undo = {"kind": "undo", "teacher": "unlearn/teacher", "alpha": 1.5, "beta": 0.1, **RECIPE}
+    undo = {"role": "undo", "teacher": "unlearn/teacher", "alpha": 1.5, "beta": 0.1, **RECIPE}
     with pytest.raises(UserError, match=r"distill/alpha: alpha: Input should be less than or equal to 1 \(got 1.5\)"):
         launch(exp, [Job("distill", "alpha", undo)])
     small = build_model("micro", exp.tokenizer, seed=0)
     small.resize_token_embeddings(1024)
     save_model(small, exp.tokenizer, plant_run(exp, "unlearn/small") / "model")
     jobs = [
-        Job("distill", "missing", {"kind": "full", "teacher": "unlearn/nonexistent", **RECIPE}),
-        Job("distill", "vocab", {"kind": "match", "teacher": "unlearn/teacher", "student": "unlearn/small", **RECIPE}),
+        Job("distill", "missing", {"role": "distilled", "teacher": "unlearn/nonexistent", **RECIPE}),
+        Job(
+            "distill", "vocab", {"role": "matched", "teacher": "unlearn/teacher", "student": "unlearn/small", **RECIPE}
+        ),
     ]
     assert launch(exp, jobs) == 2
     assert "not run, 1 job(s) wait for it: no finished run 'unlearn/nonexistent'" in capsys.readouterr().out

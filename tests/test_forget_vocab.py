@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from undo import losses
 from undo.data.blocks import TokenBlocks
-from undo.forget_vocab import reset_rows, select, token_counts
+from undo.model import losses
+from undo.stages.forget_vocab import reset_rows, select, token_counts
 
 
 def test_the_forget_vocabulary_is_what_the_forget_domain_uses_far_more_often():
@@ -81,14 +81,14 @@ def test_distillation_variant_options_are_checked_before_anything_runs():
     from undo.stages.distill import Params
 
     train = {"mix": {"en": 1.0}, "optim": {"lr": 1e-3, "steps": 2}, "batch_size": 2, "teacher": "unlearn/x"}
-    Params.parse({"kind": "reset", "teacher": "unlearn/x", "batch_size": 2})
-    Params.parse({**train, "kind": "full", "teacher_view": "top-k", "top_k": 64})
+    Params.parse({"role": "reset", "teacher": "unlearn/x", "batch_size": 2})
+    Params.parse({**train, "role": "distilled", "teacher_view": "top-k", "top_k": 64})
     bad = [
-        ({"kind": "reset", **train}, "does not train"),
-        ({"kind": "full", "teacher": "unlearn/x", "batch_size": 2}, "needs mix and optim"),
-        ({**train, "kind": "full", "teacher_view": "top-k"}, "needs top_k"),
-        ({**train, "kind": "full", "top_k": 8}, "needs top_k"),
-        ({**train, "kind": "full", "teacher_view": "mask-korean"}, "teacher_view"),
+        ({"role": "reset", **train}, "does not train"),
+        ({"role": "distilled", "teacher": "unlearn/x", "batch_size": 2}, "needs mix and optim"),
+        ({**train, "role": "distilled", "teacher_view": "top-k"}, "needs top_k"),
+        ({**train, "role": "distilled", "top_k": 8}, "needs top_k"),
+        ({**train, "role": "distilled", "teacher_view": "mask-korean"}, "teacher_view"),
     ]
     for params, problem in bad:
         with pytest.raises(InvalidParams, match=problem):

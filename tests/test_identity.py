@@ -8,11 +8,13 @@ import json
 import pytest
 
 from undo.errors import UserError
-from undo.launch import Job, launch
-from undo.report import collect
+from undo.reporting.report import collect
+from undo.runner.jobs import Job
+from undo.runner.launch import launch
 
 PRETRAIN = {"mix": {"en": 0.5, "ko": 0.5}, "batch_size": 2, "eval_every": 2, "optim": {"lr": 1e-3, "steps": 2}}
 UNLEARN = {"method": "maxent", "batch_size": 2, "optim": {"lr": 1e-3, "steps": 2}}
+ATTACK = {"optim": {"lr": 1e-3, "steps": 2}, "batch_size": 2}
 
 
 def config(exp, ref: str) -> dict:
@@ -66,7 +68,7 @@ def test_a_changed_selection_makes_its_reader_stale(exp):
     base_metrics = json.loads((exp.run_dir("pretrain/base") / "summary.json").read_text())["metrics"]
     summary = {"method": "maxent", "base": "pretrain/base", "metrics": {**base_metrics, "ko_ce": 9.0}}
     plant_run(exp, "unlearn/weak", summary)
-    relearn = Job("relearn", "attack", {"model": "unlearn/selected:maxent", "lr": 1e-3, "steps": 2, "batch_size": 2})
+    relearn = Job("relearn", "attack", {"model": "unlearn/selected:maxent", **ATTACK})
     (exp.run_dir("unlearn/weak") / "model").symlink_to(exp.run_dir("pretrain/base") / "model")
     assert launch(exp, [relearn]) == 0
     plant_run(exp, "unlearn/strong", {**summary, "metrics": {**base_metrics, "ko_ce": 12.0}})
@@ -77,10 +79,7 @@ def test_a_changed_selection_makes_its_reader_stale(exp):
 
 
 def test_missing_input_is_reported_once_with_the_full_command(exp, capsys):
-    jobs = [
-        Job("relearn", f"r{i}", {"model": "unlearn/selected:maxent", "lr": 1e-3, "steps": 2, "batch_size": 2})
-        for i in range(3)
-    ]
+    jobs = [Job("relearn", f"r{i}", {"model": "unlearn/selected:maxent", **ATTACK}) for i in range(3)]
     assert launch(exp, jobs) == 3
     out = capsys.readouterr().out
     assert out.count("no finished unlearn run of method 'maxent'") == 1

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from undo import losses
+from undo.model import losses
 
 
 def capped(logits: torch.Tensor) -> torch.Tensor:
@@ -63,7 +63,7 @@ def test_gaussian_mmd_is_zero_for_identical_samples_and_positive_otherwise():
 def test_chunked_forward_kl_equals_the_plain_loss_and_its_gradients():
     """From hidden states and output heads, a few positions at a time (soft-capped like Gemma-2): the same
     value (1e-5, fp32) and the same gradients as the KL of the full logits."""
-    from undo.losses import Head
+    from undo.model.losses import Head
 
     generator = torch.Generator().manual_seed(0)
     hidden_s = torch.randn(2, 9, 16, generator=generator, requires_grad=True)
@@ -85,7 +85,7 @@ def test_chunked_forward_kl_equals_the_plain_loss_and_its_gradients():
 def test_chunked_cross_entropy_and_kl_to_uniform_equal_the_plain_losses_and_their_gradients():
     """The language-modelling and unlearning losses from hidden states, a few target positions at a time: the same
     values (1e-5, fp32) and gradients as from the full soft-capped logits, masked targets skipped alike."""
-    from undo.losses import Head
+    from undo.model.losses import Head
 
     generator = torch.Generator().manual_seed(3)
     hidden = torch.randn(2, 9, 16, generator=generator, requires_grad=True)
@@ -110,8 +110,8 @@ def _grads(model, loss: torch.Tensor) -> list[torch.Tensor]:
 def test_chunked_distillation_objective_matches_the_models_full_logits(micro_model, tokenizer):
     """With `chunk_rows` the objective reads the output head from hidden states (losses.Head); its value and every
     parameter's gradient equal those of the KL between the two models' full logits (their own head and soft-cap)."""
-    from undo.models import build_model
-    from undo.objectives import Distillation
+    from undo.model.models import build_model
+    from undo.training.objectives import Distillation
 
     teacher = build_model("micro", tokenizer, seed=1)
     ids = torch.randint(0, len(tokenizer), (2, 12), generator=torch.Generator().manual_seed(2))
@@ -126,7 +126,7 @@ def test_chunked_distillation_objective_matches_the_models_full_logits(micro_mod
 
 
 def test_chunked_language_modeling_objective_matches_the_models_full_logits(micro_model, tokenizer):
-    from undo.objectives import LanguageModeling
+    from undo.training.objectives import LanguageModeling
 
     ids = torch.randint(0, len(tokenizer), (2, 12), generator=torch.Generator().manual_seed(4))
     mask = torch.rand(2, 12, generator=torch.Generator().manual_seed(0)) > 0.2
@@ -140,7 +140,7 @@ def test_chunked_language_modeling_objective_matches_the_models_full_logits(micr
 def test_head_loss_gradient_follows_what_is_done_with_the_loss():
     """The head's gradient is taken in the forward pass; the backward pass must still scale it by whatever the loss
     went through (GradDiff negates the forget CE, RepNoise takes a log), and leave out what needs no gradient."""
-    from undo.losses import Head
+    from undo.model.losses import Head
 
     generator = torch.Generator().manual_seed(6)
     hidden = torch.randn(2, 9, 16, generator=generator, requires_grad=True)
@@ -163,7 +163,7 @@ def test_chunked_logits_under_autocast_take_its_dtype_as_the_model_head_does():
     """Under autocast (bf16 on a GPU) each chunk's product runs in autocast's dtype, as the model's own head does;
     the soft-cap and the loss stay in fp32. An fp32 product (the old chunked path, twice as slow on a GPU) gives a
     loss that differs by far more than the tolerance here."""
-    from undo.losses import Head
+    from undo.model.losses import Head
 
     generator = torch.Generator().manual_seed(5)
     hidden = torch.randn(2, 9, 64, generator=generator)

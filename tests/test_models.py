@@ -7,8 +7,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from undo.errors import UserError
-from undo.models import GEMMA2_2B, PRESETS, count_parameters, load_model, model_config, save_model
-from undo.softcap import ATTENTION
+from undo.model.models import GEMMA2_2B, PRESETS, count_parameters, load_model, model_config, save_model
+from undo.model.softcap import ATTENTION
 
 
 def test_paper_presets_have_the_papers_shapes(tokenizer):
@@ -35,7 +35,7 @@ def test_unknown_preset_is_a_clear_error(tokenizer):
 
 def test_saved_model_reloads_with_plain_transformers_with_the_same_logits(micro_model, tokenizer, tmp_path):
     """Plain transformers loads a saved model with its own eager attention: the same function as the soft-cap
-    through sigmoid that the toolkit's runs use (undo.softcap), equal to float rounding; load_model gives the
+    through sigmoid that the toolkit's runs use (undo.model.softcap), equal to float rounding; load_model gives the
     model back bit for bit."""
     save_model(micro_model, tokenizer, tmp_path / "model")
     reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "model")

@@ -73,8 +73,9 @@ def records(run: Path) -> list[dict]:
 def test_step_0_taken_from_the_starting_run_is_what_evaluating_its_saved_model_gives(smoke_run):
     """Attacks and unlearning runs take their step-0 metrics from the run they start from instead of measuring its
     saved model again: the two must agree exactly."""
-    from undo.evaluate import evaluate
-    from undo.experiment import BASE, Experiment
+    from undo.evaluate.tasks import evaluate
+    from undo.experiment import Experiment
+    from undo.runs.names import BASE
 
     out, _ = smoke_run
     exp = Experiment("language", "smoke", out)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from undo.errors import UserError
-from undo.qa_generation import Endpoint, default_prompt, generate, parse_pairs, read_documents
+from undo.tools.qa_generation import Endpoint, default_prompt, generate, parse_pairs, read_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sk-PLANTEDopenai0123456789"

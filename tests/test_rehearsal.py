@@ -1,5 +1,5 @@
 """The paper-scale rehearsal: a Gemma-sized vocabulary that tokenizes as the embedded one, local files that the
-hub loader reads as it reads the hub, paper grids thinned to one job per kind; the whole rehearsal is slow."""
+hub loader reads as it reads the hub, paper grids thinned to one job of each shape; the whole rehearsal is slow."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import run_distill
 import run_pretrain
 import run_relearn
 import run_unlearn
-from undo import rehearsal
+from undo.data import local
 from undo.data.corpora import iter_documents
-from undo.launch import Job
-from undo.params import PAPER_CHUNK_ROWS
-from undo.settings import get_setting
+from undo.runner.jobs import Job
+from undo.runner.shrink import REHEARSAL, one_of_each, shrink, write_rehearsal_inputs
+from undo.settings import PAPER_CHUNK_ROWS, get_setting
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,15 +34,15 @@ def test_the_gemma_sized_tokenizer_has_256k_ids_and_tokenizes_as_the_embedded_on
 
 def test_local_files_are_read_by_the_hub_loader_in_the_hub_formats(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    rehearsal.write_local_data(get_setting("wmdp"))
+    write_rehearsal_inputs(get_setting("wmdp"))
     scale = get_setting("wmdp").scale("rehearsal")
     web = scale.corpora["web"]
     assert web["path"] == "parquet" and Path(web["data_files"][0]).is_file()
     validation = list(iter_documents(web, "validation"))
-    assert len(validation) == rehearsal.VALIDATION_DOCS and all(isinstance(d, str) and d for d in validation)
+    assert len(validation) == local.VALIDATION_DOCS and all(isinstance(d, str) and d for d in validation)
     forget = list(iter_documents(scale.corpora["forget"], "train"))
     assert forget and all("\nAnswer:" in qa.prompt for qa in forget)
-    start = rehearsal.start_folder()
+    start = local.STAND_IN
     assert (start / "config.json").is_file()  # the stand-in for google/gemma-2-2b, at the rehearsal's vocabulary
     assert '"vocab_size": 256000' in (start / "config.json").read_text()
     assert '"num_hidden_layers": 26' in (start / "config.json").read_text()  # Gemma-2-2b's depth
@@ -51,7 +51,7 @@ def test_local_files_are_read_by_the_hub_loader_in_the_hub_formats(tmp_path, mon
 @pytest.mark.parametrize("setting", ["language", "arithmetic", "wmdp"])
 def test_every_layer_the_paper_unlearning_grid_names_exists_in_the_rehearsal_model(setting):
     """RMU steers and trains layers by index: the rehearsal's model (WMDP: the stand-in start) must have them."""
-    from undo.models import PRESETS
+    from undo.model.models import PRESETS
 
     layers = PRESETS[get_setting(setting).scale("rehearsal").model]["num_hidden_layers"]
     named = [
@@ -64,24 +64,24 @@ def test_every_layer_the_paper_unlearning_grid_names_exists_in_the_rehearsal_mod
 
 def test_local_files_are_read_without_a_network(tmp_path, monkeypatch):
     """Reading local files in a hub format must not probe the hub, which fails at once without a network."""
-    import undo.hub
+    import undo.io.hub
 
     monkeypatch.chdir(tmp_path)
-    rehearsal.write_local_data(get_setting("language"))
+    write_rehearsal_inputs(get_setting("language"))
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr(undo.hub, "_hub_problem", lambda: "https://huggingface.co does not answer")
+    monkeypatch.setattr(undo.io.hub, "_hub_problem", lambda: "https://huggingface.co does not answer")
     source = get_setting("language").scale("rehearsal").corpora["ko"]
-    assert len(list(iter_documents(source, "validation"))) == rehearsal.VALIDATION_DOCS
+    assert len(list(iter_documents(source, "validation"))) == local.VALIDATION_DOCS
 
 
-def test_paper_grids_are_thinned_to_one_job_per_kind_and_cut_to_one_step():
+def test_paper_grids_are_thinned_to_one_job_of_each_shape_and_cut_to_one_step():
     jobs = [
         *run_pretrain.GRIDS[("language", "paper")],
         *run_unlearn.GRIDS[("language", "paper")],
         *run_distill.GRIDS[("language", "paper")],
         *run_relearn.GRIDS[("language", "paper")],
     ]
-    kept = rehearsal.rehearse(jobs)
+    kept = shrink(one_of_each(jobs), REHEARSAL, attack_steps=1)
     assert {j.ref for j in kept if j.stage == "unlearn"} == {
         "unlearn/graddiff-lr1e-05",
         "unlearn/maxent-lr1e-05",
@@ -98,16 +98,15 @@ def test_paper_grids_are_thinned_to_one_job_per_kind_and_cut_to_one_step():
     attacked = [j.params["model"] for j in kept if j.stage == "relearn"]
     assert attacked == ["pretrain/base", "unlearn/graddiff-lr1e-05", "distill/full-graddiff"]
     for job in kept:
-        steps = job.params["optim"]["steps"] if "optim" in job.params else job.params.get("steps")
-        assert steps == rehearsal.STEPS and job.params["batch_size"] == 1
-        assert job.params["chunk_rows"] == rehearsal.CHUNK_ROWS < PAPER_CHUNK_ROWS  # the paper's are larger
+        assert job.params["optim"]["steps"] == REHEARSAL.steps and job.params["batch_size"] == 1
+        assert job.params["chunk_rows"] == REHEARSAL.chunk_rows < PAPER_CHUNK_ROWS  # the paper's are larger
     base = next(j for j in kept if j.ref == "pretrain/base")
-    assert base.params["optim"]["grad_accum"] == rehearsal.GRAD_ACCUM  # accumulation is exercised, not removed
+    assert base.params["optim"]["grad_accum"] == REHEARSAL.grad_accum  # accumulation is exercised, not removed
 
 
 def test_a_pretrained_start_is_replaced_by_the_local_stand_in():
-    (job,) = rehearsal.rehearse([Job("pretrain", "base", {"role": "base", "start": "google/gemma-2-2b"})])
-    assert job.params["start"] == str(rehearsal.start_folder())
+    (job,) = shrink([Job("pretrain", "base", {"role": "base", "start": "google/gemma-2-2b"})], REHEARSAL, 1)
+    assert job.params["start"] == str(local.STAND_IN)
 
 
 @pytest.mark.slow

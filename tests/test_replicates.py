@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from undo.replicates import combine, markdown, write
+from undo.reporting.replicates import combine, markdown, write
 
 
 def replicate(full: tuple[float, float], undo: float | None, optuna: float | None = None) -> dict:

@@ -7,10 +7,10 @@ import json
 import pytest
 from planting import plant_run
 
-from undo.figures import draw_all
-from undo.metrics import Metric
-from undo.report import best_attack, collect, robustness, write
-from undo.tracking import log_report
+from undo.evaluate.metrics import Metric
+from undo.reporting.dashboard import log_report
+from undo.reporting.figures import draw_all
+from undo.reporting.report import best_attack, collect, robustness, write
 
 
 def test_best_attack_takes_the_lowest_ce_per_step_and_its_lr():
@@ -147,7 +147,7 @@ def test_report_from_a_fake_tree_writes_every_table_and_figure(exp):
     )
     runs = list(exp.wandb_dir.glob("wandb/offline-run-*"))
     assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
-    from undo.dashboard import charts
+    from undo.reporting.dashboard import charts
 
     shown = charts(results)
     assert {"attack_curves/maxent", "robustness_vs_compute", "pareto"} <= shown.keys()
@@ -174,7 +174,7 @@ def test_a_tree_without_an_oracle_reports_recovered_forget_performance_instead_o
     table = write(exp, results)["markdown"].read_text()
     assert "recovered @2" in table and "robust @" not in table
     assert {p.name for p in draw_all(results, exp.root / "results")} == {"relearning_per_method.png", "pareto.png"}
-    from undo.dashboard import charts
+    from undo.reporting.dashboard import charts
 
     shown = charts(results)
     assert "robustness_vs_compute" not in shown

@@ -19,7 +19,8 @@ STEPS = 60
 SCRIPT = f"""
 import sys
 from undo.experiment import Experiment
-from undo.launch import Job, launch
+from undo.runner.jobs import Job
+from undo.runner.launch import launch
 
 exp = Experiment("language", "smoke", sys.argv[1], checkpoint_every=5)
 optim = {{"lr": 1e-3, "steps": {STEPS}, "warmup": 10, "min_lr": 1e-4}}
@@ -76,7 +77,8 @@ def test_killed_checkpointing_run_resumes_to_bit_identical_weights(tmp_path, blo
 
 def test_a_finished_run_keeps_its_final_training_state_only_when_asked(tmp_path, block_cache):
     from undo.experiment import Experiment
-    from undo.launch import Job, launch
+    from undo.runner.jobs import Job
+    from undo.runner.launch import launch
 
     params = {"mix": {"en": 1.0}, "batch_size": 2, "optim": {"lr": 1e-3, "steps": 3}}
     for keep in (False, True):

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from undo.launch import Job, launch
-from undo.rundir import is_done
+from undo.runner.jobs import Job
+from undo.runner.launch import launch
+from undo.runs.rundir import is_done
 
 ROOT = Path(__file__).resolve().parents[1]
 MICRO_PRETRAIN = {
@@ -98,7 +99,7 @@ def test_tokens_from_the_tokens_folder_and_an_unreachable_wandb_server_warn_once
 def test_failed_online_start_falls_back_once_and_leaves_no_folder(exp, tmp_path, monkeypatch, capfd):
     """The server looked reachable but the online start fails: offline from then on, the failed start's folder
     removed, the token nowhere."""
-    import undo.tracking as tracking
+    import undo.runs.tracking as tracking
 
     monkeypatch.setenv("UNDO_TOKENS_DIR", str(plant_tokens(tmp_path / "tokens")))
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
@@ -142,7 +143,7 @@ def test_unreadable_token_or_online_without_one_is_one_line(tmp_path, token, mes
 
 
 def test_tokens_folder_is_the_projects_whatever_the_working_directory(tmp_path, monkeypatch):
-    from undo.credentials import tokens_dir
+    from undo.io.credentials import tokens_dir
 
     monkeypatch.delenv("UNDO_TOKENS_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -187,28 +188,28 @@ def test_config_records_parameters_and_metrics_are_jsonl(exp):
 
 
 def test_several_small_jobs_share_each_gpu_and_the_cores(monkeypatch):
-    from undo.launch import worker_slots
+    from undo.runner.workers import worker_slots
 
-    monkeypatch.setattr("undo.launch.visible_gpus", lambda: ["0", "3"])
+    monkeypatch.setattr("undo.runner.workers.visible_gpus", lambda: ["0", "3"])
     monkeypatch.setattr("os.cpu_count", lambda: 16)
     shared = worker_slots(workers=2)  # two small jobs per GPU, each a quarter of the cores and half its GPU
-    assert [label for label, _ in shared] == ["GPU 0 slot 0", "GPU 0 slot 1", "GPU 3 slot 0", "GPU 3 slot 1"]
-    assert {(env["CUDA_VISIBLE_DEVICES"], env["OMP_NUM_THREADS"], env["UNDO_GPU_SHARE"]) for _, env in shared} == {
+    assert [slot.label for slot in shared] == ["GPU 0 slot 0", "GPU 0 slot 1", "GPU 3 slot 0", "GPU 3 slot 1"]
+    assert {(s.env["CUDA_VISIBLE_DEVICES"], s.env["OMP_NUM_THREADS"], s.env["UNDO_GPU_SHARE"]) for s in shared} == {
         ("0", "4", "2"),
         ("3", "4", "2"),
     }
-    assert [label for label, env in worker_slots(workers=1)] == ["GPU 0", "GPU 3"]
+    assert [slot.label for slot in worker_slots(workers=1)] == ["GPU 0", "GPU 3"]
 
 
 def test_worker_fan_out_runs_the_jobs_in_pinned_worker_processes(exp, monkeypatch, capsys):
     """The worker path (one per GPU, or CPU workers sharing the cores): worker processes, per-job logs,
     failures reported, the others finish."""
-    from undo.launch import worker_slots
+    from undo.runner.workers import worker_slots
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     slots = worker_slots(workers=2)
-    assert [env["OMP_NUM_THREADS"] for _, env in slots] == ["1", "1"] and worker_slots(workers=1) == []
+    assert [slot.env["OMP_NUM_THREADS"] for slot in slots] == ["1", "1"] and worker_slots(workers=1) == []
     assert launch(exp, [Job("pretrain", "base", MICRO_PRETRAIN)]) == 0
     unlearn = {"batch_size": 2, "optim": {"lr": 1e-3, "steps": 2}}
     jobs = [
@@ -233,7 +234,7 @@ def test_a_worker_that_dies_fails_its_job_and_a_fresh_one_runs_the_rest(exp, mon
     import threading
     import time
 
-    from undo.launch import _run_in_workers
+    from undo.runner.workers import Slot, run_in_workers
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     launch(exp, [Job("pretrain", "base", MICRO_PRETRAIN)])
@@ -250,8 +251,8 @@ def test_a_worker_that_dies_fails_its_job_and_a_fresh_one_runs_the_rest(exp, mon
 
     killer = threading.Thread(target=kill_once_training)
     killer.start()
-    slot = ("CPU worker 0", {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""})
-    failures = _run_in_workers(exp, jobs, [slot], "off")
+    slot = Slot("CPU worker 0", {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""})
+    failures = run_in_workers(exp, jobs, [slot], "off")
     killer.join()
     assert [ref for ref, _ in failures] == ["pretrain/killed"]
     assert "its worker died (exit code -9)" in failures[0][1]

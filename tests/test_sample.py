@@ -9,7 +9,8 @@ import pytest
 
 import run_sample
 from undo.errors import UserError
-from undo.launch import Job, launch
+from undo.runner.jobs import Job
+from undo.runner.launch import launch
 
 PRETRAIN = {"mix": {"en": 0.5, "ko": 0.5}, "batch_size": 2, "optim": {"lr": 1e-3, "steps": 2}}
 
@@ -32,7 +33,7 @@ def test_side_by_side_streams_each_model_under_its_name(trained, capsys):
 
 
 def test_same_seed_same_sample_and_greedy_is_deterministic(trained):
-    from undo.sample import Sampling, complete, load
+    from undo.tools.sample import Sampling, complete, load
 
     model, tokenizer = load(trained, "pretrain/base")
     folder_model, _ = load(trained, str(trained.run_dir("pretrain/base")))  # a run folder works too

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from undo.softcap import soft_cap, tanh_
+from undo.model.softcap import soft_cap, tanh_
 
 
 def test_soft_cap_and_its_gradient_equal_the_tanh_formula():
@@ -37,10 +37,10 @@ def test_tanh_in_place_equals_torchs_tanh(dtype):
 
 
 def test_models_attention_and_logits_equal_transformers_eager_model(micro_model, tokenizer):
-    """The registered attention (undo.softcap.attention) against transformers' own eager attention, masks and
+    """The registered attention (undo.model.softcap.attention) against transformers' own eager attention, masks and
     grouped key/value heads included, on the same weights; and the logits the objectives compute outside the
-    model's forward (objectives.predictions) against the model's own."""
-    from undo.objectives import predictions
+    model's forward (heads.predictions) against the model's own."""
+    from undo.model.heads import predictions
 
     ids = torch.randint(0, len(tokenizer), (3, 40), generator=torch.Generator().manual_seed(2))
     micro_model.eval()

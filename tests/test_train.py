@@ -9,9 +9,11 @@ import torch
 
 from undo.data.sampling import Mixture
 from undo.errors import UserError
-from undo.models import count_parameters
-from undo.objectives import Distillation, LanguageModeling
-from undo.train import Objective, Optim, make_optimizer, restore, sam_perturb, train
+from undo.model.models import count_parameters
+from undo.params import Optim
+from undo.training.loop import Evaluation, train
+from undo.training.objectives import Distillation, LanguageModeling, Objective
+from undo.training.optimizer import make_optimizer, restore, sam_perturb
 
 
 def stream(exp, domain="en", batch_size=4):
@@ -28,8 +30,7 @@ def test_thirty_step_pretrain_of_a_micro_model_lowers_the_loss(exp, micro_model,
         {"train": stream(exp)},
         Optim(lr=3e-3, steps=30),
         accelerator=accelerator,
-        evaluate=lambda m: {"en_ce": domain_ce(m, validation, accelerator)},
-        eval_every=10,
+        evaluation=Evaluation(lambda m: {"en_ce": domain_ce(m, validation, accelerator)}, every=10),
     )
     first, last = result.evals[0]["en_ce"], result.evals[-1]["en_ce"]
     assert [e["step"] for e in result.evals] == [0, 10, 20, 30]
@@ -81,9 +82,7 @@ def test_stop_rule_ends_training_at_the_eval_that_satisfies_it(exp, micro_model,
         {"train": stream(exp)},
         Optim(lr=1e-3, steps=50),
         accelerator=accelerator,
-        evaluate=evaluate,
-        eval_every=5,
-        stop=lambda m: m["score"] >= 3,
+        evaluation=Evaluation(evaluate, every=5, stop=lambda m: m["score"] >= 3),
     )
     assert result.stop_rule_met and result.steps == 10
 
@@ -139,17 +138,14 @@ def test_known_start_metrics_stand_for_the_step_0_evaluation(exp, micro_model, a
         evaluated_at.append(len(evaluated_at))
         return {"score": 1.0}
 
-    def train_from(start_metrics: dict, **options):
+    def train_from(start_metrics: dict, stop=None):
         return train(
             micro_model,
             LanguageModeling(),
             {"train": stream(exp)},
             Optim(lr=1e-3, steps=4),
             accelerator=accelerator,
-            evaluate=evaluate,
-            eval_every=2,
-            start_metrics=start_metrics,
-            **options,
+            evaluation=Evaluation(evaluate, every=2, stop=stop, start=start_metrics),
         )
 
     result = train_from({"score": 7.0}, stop=lambda m: m["score"] > 5)

@@ -6,13 +6,14 @@ import pytest
 import torch
 
 from tests.test_train import stream
-from undo import losses
 from undo.errors import UserError
-from undo.metrics import Metric
-from undo.selection import select
-from undo.train import Optim, train
+from undo.evaluate.metrics import Metric
+from undo.model import losses
+from undo.params import Optim
+from undo.runs.selection import select
+from undo.training.loop import Evaluation, train
 from undo.unlearning import make_objective, variant
-from undo.unlearning.rmu import decoder_layers
+from undo.unlearning.joint import decoder_layers
 
 
 def two_streams(exp, batch_size=4):
@@ -66,7 +67,6 @@ def test_rmu_trains_exactly_the_listed_down_projections_and_lowers_its_forget_lo
         Optim(lr=1e-2, steps=20),
         accelerator=accelerator,
         tracker=Tracker(),
-        log_every=5,
     )
     changed = {name for name, p in micro_model.named_parameters() if not torch.equal(p, before[name])}
     assert changed == {f"model.layers.{i}.mlp.down_proj.weight" for i in (0, 1)}
@@ -101,8 +101,7 @@ def test_repnoise_registers_its_hooks_once(exp, micro_model, accelerator):
         two_streams(exp),
         Optim(lr=1e-3, steps=4),
         accelerator=accelerator,
-        evaluate=evaluate,
-        eval_every=1,
+        evaluation=Evaluation(evaluate, every=1),
     )
     assert counts == [len(mlps)] * 5  # one hook per MLP at every step 0..4
     assert sum(len(m._forward_hooks) for m in mlps) == 0
@@ -120,7 +119,7 @@ def test_repnoise_registers_its_hooks_once(exp, micro_model, accelerator):
 def test_unlearning_losses_in_chunks_equal_the_full_logits_path(exp, tokenizer, method, args, repnoise):
     """With chunk_rows, every logit term (forget, retain, KL to a frozen copy, RepNoise's logit lens) is computed
     from hidden states in chunks: the same loss and gradients as from the full logits."""
-    from undo.models import build_model
+    from undo.model.models import build_model
 
     batch = {name: next(s) for name, s in two_streams(exp, batch_size=2).items()}
     results = []

@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 
 from undo.errors import UserError
-from undo.launch import Job, launch
+from undo.runner.jobs import Job
+from undo.runner.launch import launch
 
 OPTIM = {"lr": 1e-3, "steps": 2}
 PRETRAIN = {"mix": {"en": 0.5, "ko": 0.5}, "batch_size": 2, "optim": OPTIM}
 UNLEARN = {"method": "maxent", "batch_size": 2, "optim": OPTIM}
-DISTILL = {"kind": "undo", "teacher": "unlearn/t", "alpha": 0.5, "beta": 0.1, "mix": {"en": 1.0}, "batch_size": 2}
-RELEARN = {"model": "pretrain/base", "lr": 1e-3, "steps": 2, "batch_size": 2}
+DISTILL = {"role": "undo", "teacher": "unlearn/t", "alpha": 0.5, "beta": 0.1, "mix": {"en": 1.0}, "batch_size": 2}
+RELEARN = {"model": "pretrain/base", "optim": {"lr": 1e-3, "steps": 2}, "batch_size": 2}
 
 
 def with_(params: dict, **changes) -> dict:
@@ -46,17 +47,17 @@ BAD = [
     ("pretrain", with_(PRETRAIN, start="google/gemma-2-2b"), "(params)", "evaluated as it is: drop mix and optim"),
     ("pretrain", with_(PRETRAIN, optim_betas=[0.9, 1.5]), "optim.betas.1", "less than 1"),
     ("unlearn", with_(UNLEARN, method="forgetall"), "method", "unknown unlearning method 'forgetall'"),
-    ("unlearn", with_(UNLEARN, args={"retain_wieght": 2.0}), "(params)", "maxent has no option(s) ['retain_wieght']"),
+    ("unlearn", with_(UNLEARN, args={"retain_wieght": 2.0}), "(params)", "args.retain_wieght: unknown key"),
     ("unlearn", with_(UNLEARN, optim_sam_rho=-0.1), "optim.sam_rho", "greater than or equal to 0"),
     ("unlearn", with_(UNLEARN, repnoise={"alpha": 1.0}), "repnoise.beta", "Field required"),
     ("unlearn", with_(UNLEARN, base="base"), "base", "must look like '<stage>/<run-name>'"),
     ("distill", with_(DISTILL, alhpa=0.5, optim=OPTIM), "alhpa", "unknown key (check its spelling)"),
     ("distill", with_(DISTILL, beta=None, optim=OPTIM), "(params)", "UNDO needs alpha and beta"),
     ("distill", with_(DISTILL, tolerance=-0.05, optim=OPTIM), "tolerance", "greater than or equal to 0"),
-    ("distill", with_(DISTILL, kind="fuul", optim=OPTIM), "kind", "'full', 'undo', 'match' or 'reset'"),
-    ("distill", with_(DISTILL, kind="full", optim=OPTIM), "(params)", "alpha and beta apply to UNDO only"),
-    ("relearn", with_(RELEARN, lr=0), "lr", "greater than 0"),
-    ("relearn", with_(RELEARN, steps=0), "steps", "greater than or equal to 1"),
+    ("distill", with_(DISTILL, role="fuul", optim=OPTIM), "role", "'distilled', 'undo', 'matched' or 'reset'"),
+    ("distill", with_(DISTILL, role="distilled", optim=OPTIM), "(params)", "alpha and beta apply to UNDO only"),
+    ("relearn", with_(RELEARN, optim_lr=0), "optim.lr", "greater than 0"),
+    ("relearn", with_(RELEARN, optim_steps=0), "optim.steps", "greater than or equal to 1"),
     ("relearn", with_(RELEARN, save_model="yes"), "save_model", "valid boolean"),
 ]
 
@@ -76,7 +77,7 @@ def test_bad_grid_value_is_named_with_job_and_key_before_anything_runs(exp, stag
 def test_every_bad_value_of_every_job_in_one_message(exp):
     jobs = [
         Job("pretrain", "a", with_(PRETRAIN, optim_steps=0, eval_every=-1)),
-        Job("relearn", "b", with_(RELEARN, lr=-1.0)),
+        Job("relearn", "b", with_(RELEARN, optim_lr=-1.0)),
     ]
     with pytest.raises(UserError) as err:
         launch(exp, jobs, dry_run=True)
@@ -91,16 +92,16 @@ def test_every_shipped_grid_is_valid():
     import run_pretrain
     import run_relearn
     import run_unlearn
-    from undo.cli import smoke
     from undo.experiment import Experiment
-    from undo.launch import validate
+    from undo.runner.jobs import validate
+    from undo.runner.shrink import SMOKE, shrink
 
     for module in (run_pretrain, run_unlearn, run_distill, run_relearn):
         for (setting, scale), jobs in [*module.GRIDS.items(), *getattr(module, "VARIANTS", {}).items()]:
             exp = Experiment(setting, scale)
             validate(exp, jobs)
             if scale == "embedded":
-                validate(Experiment(setting, "smoke"), smoke(jobs))
+                validate(Experiment(setting, "smoke"), shrink(jobs, SMOKE, attack_steps=4))
 
 
 def test_run_all_checks_every_stage_before_the_first_runs(tmp_path, monkeypatch):

@@ -148,7 +148,7 @@ def test_wmdp_paper_grids_validate_and_point_at_the_papers_checkpoint_and_tasks(
     import run_relearn
     import run_unlearn
     from undo.experiment import Experiment
-    from undo.launch import validate
+    from undo.runner.jobs import validate
 
     exp = Experiment("wmdp", "paper", "/nonexistent")
     grids = [m.GRIDS[("wmdp", "paper")] for m in (run_pretrain, run_unlearn, run_distill, run_relearn)]
@@ -167,7 +167,7 @@ def test_wmdp_paper_grids_validate_and_point_at_the_papers_checkpoint_and_tasks(
 def test_a_start_checkpoint_that_is_missing_or_gated_is_one_line(monkeypatch, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from undo.models import load_start
+    from undo.model.models import load_start
 
     with pytest.raises(UserError, match=r"start checkpoint .*nowhere does not exist"):
         load_start(str(tmp_path / "nowhere"))
@@ -183,8 +183,9 @@ def test_a_start_checkpoint_that_is_missing_or_gated_is_one_line(monkeypatch, tm
 def test_a_local_start_checkpoint_is_evaluated_and_unlearned_without_pretraining(tmp_path, tokenizer):
     """The paper's WMDP path on a local folder: the base run records the checkpoint, later stages load it."""
     from undo.experiment import Experiment
-    from undo.launch import Job, launch
-    from undo.models import build_model, save_model
+    from undo.model.models import build_model, save_model
+    from undo.runner.jobs import Job
+    from undo.runner.launch import launch
 
     start = tmp_path / "pretrained"
     save_model(build_model("micro", tokenizer, seed=3), tokenizer, start)

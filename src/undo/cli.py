@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
 from undo.errors import UserError
-from undo.settings import SCALES
-from undo.tracking import WANDB_MODES
+from undo.experiment import Experiment
+from undo.runner.cluster import LAUNCHERS, Cluster
+from undo.runner.jobs import Job
+from undo.runner.launch import launch
+from undo.runner.shrink import REHEARSAL, SMOKE, one_of_each, shrink, write_rehearsal_inputs
+from undo.runs.tracking import WANDB_MODES
+from undo.settings import SCALES, get_setting
 
-Grids = dict[tuple[str, str], list]
+Grids = dict[tuple[str, str], list[Job]]
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -73,36 +79,12 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def smoke(jobs: list) -> list:
-    """The embedded grid cut to a few steps and tiny batches (the smoke scale's micro model is set by the scale)."""
-    from copy import deepcopy
-
-    from undo.launch import Job
-
-    shrunk = []
-    for job in jobs:
-        params = deepcopy(job.params)
-        params.update(batch_size=4, eval_every=2)
-        if "optim" in params:
-            params["optim"].update(steps=3, warmup=0, grad_accum=1)
-        if "steps" in params:
-            params["steps"] = 4
-        shrunk.append(Job(job.stage, job.name, params))
-    return shrunk
-
-
-def reseed(jobs: list, offset: int) -> list:
-    from undo.launch import Job
-
+def reseed(jobs: list[Job], offset: int) -> list[Job]:
     return [Job(j.stage, j.name, {**j.params, "seed": j.params.get("seed", 0) + offset}) for j in jobs]
 
 
-def experiment(args):
+def experiment(args: argparse.Namespace) -> Experiment:
     """The experiment the parsed arguments name; --tokens takes effect for this process and its workers."""
-    import os
-
-    from undo.experiment import Experiment
-
     if args.tokens:
         os.environ["UNDO_TOKENS_DIR"] = args.tokens
     if args.checkpoint_every is not None and args.checkpoint_every < 0:
@@ -110,17 +92,12 @@ def experiment(args):
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     if args.scale == "rehearsal" and not args.dry_run:
-        from undo.rehearsal import write_local_data
-        from undo.settings import get_setting
-
-        write_local_data(get_setting(args.setting))
+        write_rehearsal_inputs(get_setting(args.setting))
     return Experiment(args.setting, args.scale, args.out, args.checkpoint_every, args.keep_checkpoint)
 
 
-def cluster(args):
+def cluster(args: argparse.Namespace) -> Cluster | None:
     """The cluster options of the parsed arguments, None for the local launcher."""
-    from undo.cluster import LAUNCHERS, Cluster
-
     if args.launcher == "local":
         return None
     if args.launcher not in LAUNCHERS:
@@ -130,10 +107,8 @@ def cluster(args):
     )
 
 
-def grid_for(grids: Grids, args, variants: Grids | None = None) -> list:
+def grid_for(grids: Grids, args: argparse.Namespace, variants: Grids | None = None) -> list[Job]:
     """The stage's jobs for the parsed arguments; with --variants, its variant grid too (if it has variants)."""
-    from undo.settings import get_setting
-
     get_setting(args.setting).scale(args.scale)  # clear errors for unknown names first
     jobs = _pick(grids, args, "grid")
     if args.variants and variants is not None:
@@ -141,13 +116,13 @@ def grid_for(grids: Grids, args, variants: Grids | None = None) -> list:
     return reseed(jobs, args.seed) if args.seed else jobs
 
 
-def _pick(grids: Grids, args, what: str) -> list:
+def _pick(grids: Grids, args: argparse.Namespace, what: str) -> list[Job]:
+    """The scale's grid; the smoke scale cuts the embedded grid, the rehearsal the paper grid (undo.runner.shrink)."""
+    attack_steps = get_setting(args.setting).scale(args.scale).attack_budgets[-1]
     if args.scale == "smoke" and (args.setting, "embedded") in grids:
-        return smoke(grids[(args.setting, "embedded")])
+        return shrink(grids[(args.setting, "embedded")], SMOKE, attack_steps)
     if args.scale == "rehearsal" and (args.setting, "paper") in grids:
-        from undo.rehearsal import rehearse
-
-        return rehearse(grids[(args.setting, "paper")])
+        return shrink(one_of_each(grids[(args.setting, "paper")]), REHEARSAL, attack_steps)
     if (args.setting, args.scale) in grids:
         return grids[(args.setting, args.scale)]
     raise UserError(f"this stage has no {what} for --setting {args.setting} --scale {args.scale}")
@@ -161,8 +136,6 @@ def run_stage(
     variants: Grids | None = None,
 ) -> int:
     """Parse arguments, launch the chosen grid (and variant grid), then call `after(exp)` (e.g. selection)."""
-    from undo.launch import launch
-
     args = parser(description).parse_args(argv)
     jobs = grid_for(grids, args, variants)
     exp = experiment(args)

@@ -1,7 +1,7 @@
 """One setting at one scale, rooted in an output tree: data, tokenizer, devices and run folders by name.
 
 outputs/<setting>/<scale>/<stage>/<run-name>/ holds each run; later stages name their inputs as
-"<stage>/<run-name>" (or "<stage>/selected:<method>", see undo.selection) and never need a hand-edited path.
+"<stage>/<run-name>" (or "<stage>/selected:<method>", see undo.runs.selection) and never need a hand-edited path.
 """
 
 from __future__ import annotations
@@ -9,15 +9,20 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from undo.data.blocks import TokenBlocks
-from undo.data.prepare import prepared_blocks
-from undo.errors import UserError
-from undo.files import read_json
-from undo.rundir import is_done
-from undo.settings import get_setting
+import torch
+from accelerate import Accelerator
 
-BASE = "pretrain/base"  # the pretrained model that unlearning starts from
-ORACLE = "pretrain/oracle"  # the data-filtered gold standard: pretrained without the forget data
+from undo.data.blocks import TokenBlocks
+from undo.data.corpora import source_fingerprint
+from undo.data.prepare import prepared_blocks
+from undo.data.tokenizer import load_tokenizer, tokenizer_fingerprint
+from undo.errors import UserError
+from undo.io.files import read_json
+from undo.model.models import load_model, load_start
+from undo.runs.names import START
+from undo.runs.rundir import is_done
+from undo.runs.selection import resolve
+from undo.settings import get_setting
 
 
 class Experiment:
@@ -50,9 +55,7 @@ class Experiment:
 
     @cached_property
     def data_fingerprint(self) -> dict:
-        """What the scale trains on, for run fingerprints (see undo.identity)."""
-        from undo.data.corpora import source_fingerprint
-        from undo.data.tokenizer import tokenizer_fingerprint
+        """What the scale trains on, for run fingerprints (see undo.runs.identity)."""
 
         return {
             "model": self.scale.model,
@@ -63,8 +66,6 @@ class Experiment:
 
     @cached_property
     def tokenizer(self):
-        from undo.data.tokenizer import load_tokenizer
-
         return load_tokenizer(self.scale.tokenizer)
 
     def blocks(self, domain: str, split: str) -> TokenBlocks:
@@ -76,9 +77,6 @@ class Experiment:
 
     @cached_property
     def accelerator(self):
-        import torch
-        from accelerate import Accelerator
-
         # cpu=True lets processes started by torchrun without GPUs join one data-parallel group (gloo)
         gpu = torch.cuda.is_available()
         return Accelerator(cpu=not gpu, mixed_precision="bf16" if gpu else "no")
@@ -107,8 +105,6 @@ class Experiment:
 
     def finished(self, ref: str) -> Path:
         """The folder of a finished run, resolving selection references; a clear error when it is missing."""
-        from undo.selection import resolve
-
         folder = self.run_dir(resolve(self, ref))
         if not is_done(folder):
             raise UserError(
@@ -122,9 +118,6 @@ class Experiment:
 
     def load_model(self, ref: str):
         """The saved model of a finished run; a damaged one is named with the command that rebuilds it."""
-        from undo.models import load_model, load_start
-        from undo.stages.pretrain import START
-
         folder = self.finished(ref)
         if (folder / START).is_file():
             return load_start(read_json(folder / START, f"rerun it: {self.rerun_command(ref)}")["source"])

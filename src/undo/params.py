@@ -65,14 +65,6 @@ class Schema(BaseModel):
             raise InvalidParams(problems(err)) from None
 
 
-# At Gemma's 256k vocabulary the paper grids compute every logit loss from hidden states, 1024 positions at a
-# time: one (B, 2048, 256k) fp32 logit tensor alone is 2 GB a row (benchmarks/distill_memory.py). On an H200
-# (benchmarks/gpu_check.py, 0.1B, 4 x 2048 tokens) a distillation step peaks at 26.6 GiB against 85.8 GiB with
-# full logits, and runs 15% faster than with chunks of 256 (21.5 GiB).
-PAPER_CHUNK_ROWS = 1024
-PUBLIC_BETAS = (0.9, 0.999)  # the public code's AdamW betas (torch's default): the paper-scale grids use them
-
-
 class Optim(Schema):
     """AdamW with linear warmup then cosine decay to `min_lr` (None: constant lr after warmup)."""
 
@@ -129,7 +121,7 @@ class StageParams(Schema):
     batch_size: Count
     eval_every: EvalEvery = 0
     eval_at: tuple[Count, ...] = ()  # further steps to evaluate at (e.g. the paper's attack budgets)
-    # the logit losses from hidden states, this many positions at a time (large vocabularies; see undo.objectives)
+    # the logit losses from hidden states, this many positions at a time (large vocabularies; see undo.model.heads)
     chunk_rows: Count | None = None
 
     @field_validator("mix", check_fields=False)

@@ -9,13 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from undo.data.arithmetic import FORMATS, metric_name
+from undo.data.local import local_source
+from undo.data.quiz import FORGET_CATEGORIES, RETAIN_CATEGORIES
 from undo.data.tokenizer import GEMMA_SIZED
 from undo.errors import UserError
-from undo.evaluate import Task, make_task
-from undo.evaluate.ce import ce_metric
-from undo.metrics import Metric
+from undo.evaluate.arithmetic import ArithmeticAccuracy
+from undo.evaluate.ce import DomainCE, ce_metric
+from undo.evaluate.metrics import Metric
+from undo.evaluate.multiple_choice import MultipleChoice
+from undo.evaluate.tasks import Task
 
 SCALES = ("embedded", "smoke", "paper", "rehearsal")
+
+# At Gemma's 256k vocabulary the paper grids compute every logit loss from hidden states, 1024 positions at a
+# time: one (B, 2048, 256k) fp32 logit tensor alone is 2 GB a row; 1024 positions took a third of the memory of full
+# logits, and ran faster than 256, on an H200 (benchmarks/distill_memory.py, gpu_check.py; docs/performance.md).
+PAPER_CHUNK_ROWS = 1024
+PUBLIC_BETAS = (0.9, 0.999)  # the public code's AdamW betas (torch's default): the paper-scale grids use them
 
 
 @dataclass(frozen=True)
@@ -23,11 +33,11 @@ class Scale:
     """What changes between a laptop run on embedded data and the paper's GPU runs."""
 
     name: str
-    model: str  # preset name in undo.models.PRESETS
+    model: str  # preset name in undo.model.models.PRESETS
     tokenizer: str  # "embedded" or a Hugging Face hub id
     seq_len: int
     corpora: dict[str, dict]  # domain -> corpus source (see undo.data.corpora)
-    eval_batch_size: int = 32  # blocks a forward; 32 x 128 tokens ran 1.25x faster than 64 on a 2-core CPU
+    eval_batch_size: int = 32  # blocks a forward (32 beat 64 on a 2-core CPU: docs/performance.md)
     eval_blocks: int | None = None  # cap on validation blocks per domain (a fixed, deterministic subset)
     eval_items: int | None = None  # generated evaluation problems per operation and format (None: the paper's)
     attack_budgets: tuple[int, ...] = (0, 40, 500)  # relearning steps reported; the second is the headline
@@ -107,8 +117,6 @@ def rehearsal(paper: Scale, **changes) -> Scale:
     """The paper scale rehearsed on a CPU (undo.rehearsal): the paper's model and sequence length at Gemma's
     vocabulary size, local files in the hub corpora's formats, one row per evaluation batch, one validation
     block per domain, a few problems, a checkpoint every step."""
-    from undo.rehearsal import local_source
-
     corpora = {domain: local_source(source) for domain, source in paper.corpora.items()}
     few = dict(eval_batch_size=1, eval_blocks=1, eval_items=4, attack_budgets=(0, 1), checkpoint_every=1)
     return replace(paper, name="rehearsal", tokenizer=GEMMA_SIZED, corpora=corpora, **few, **changes)
@@ -148,7 +156,7 @@ LANGUAGE = Setting(
     name="language",
     retain_data="en",
     forget_data="ko",
-    tasks=(make_task("ce", domain="en"), make_task("ce", domain="ko")),
+    tasks=(DomainCE(domain="en"), DomainCE(domain="ko")),
     retain=ce_metric("en"),
     forget=ce_metric("ko"),
     scales={
@@ -178,7 +186,7 @@ EMBEDDED_ARITHMETIC = Scale(
         "muldiv": arithmetic_corpus(MUL_DIV, equations=40_000, word_problems=4_000),
     },
     eval_blocks=64,
-    eval_batch_size=100,  # greedy answers: 100 prompts a call were faster here than 200 or 400
+    eval_batch_size=100,  # greedy answers, 100 prompts a call (docs/performance.md)
     attack_budgets=(0, 10, 30),
 )
 
@@ -200,9 +208,9 @@ ARITHMETIC = Setting(
     retain_data="addsub",
     forget_data="muldiv",
     tasks=(
-        make_task("arithmetic", ops=ADD_SUB),
-        make_task("arithmetic", ops=MUL_DIV),
-        make_task("ce", domain="en"),
+        ArithmeticAccuracy(ops=ADD_SUB),
+        ArithmeticAccuracy(ops=MUL_DIV),
+        DomainCE(domain="en"),
     ),
     retain=mean_accuracy("addsub_acc", ADD_SUB),
     forget=mean_accuracy("muldiv_acc", MUL_DIV),
@@ -215,11 +223,6 @@ ARITHMETIC = Setting(
 )
 
 # WMDP's stand-in: the shipped quiz facts, one category forgotten, the others kept (see undo.data.quiz).
-QUIZ_FORGET = ("element_symbols",)
-QUIZ_RETAIN = (
-    "capitals_africa", "capitals_americas", "capitals_asia", "capitals_europe", "collective_nouns", "poem_authors",
-    "us_state_capitals",
-)  # fmt: skip
 EMBEDDED_WMDP = Scale(
     name="embedded",
     model="tiny",
@@ -227,8 +230,8 @@ EMBEDDED_WMDP = Scale(
     seq_len=128,
     corpora={
         "en": LIBREOFFICE_HELP["en"],
-        "forget": {"kind": "quiz", "categories": list(QUIZ_FORGET), "passes": 40},
-        "retain": {"kind": "quiz", "categories": list(QUIZ_RETAIN), "passes": 40},
+        "forget": {"kind": "quiz", "categories": list(FORGET_CATEGORIES), "passes": 40},
+        "retain": {"kind": "quiz", "categories": list(RETAIN_CATEGORIES), "passes": 40},
     },
     eval_blocks=64,
     attack_budgets=(0, 10, 30),
@@ -268,9 +271,9 @@ PAPER_WMDP = paper_scale(
     eval_batch_size=8,
     attack_budgets=(0, 10, 25, 50, 150, 500),
     tasks=(
-        make_task("multiple_choice", metric="wmdp_bio", task="wmdp_bio"),
-        make_task("multiple_choice", metric="wmdp_cyber", task="wmdp_cyber"),
-        make_task("multiple_choice", metric="mmlu", task="mmlu", num_fewshot=5, limit=0.4),
+        MultipleChoice(metric="wmdp_bio", task="wmdp_bio"),
+        MultipleChoice(metric="wmdp_cyber", task="wmdp_cyber"),
+        MultipleChoice(metric="mmlu", task="mmlu", num_fewshot=5, limit=0.4),
     ),
     retain=Metric("retain_acc", higher_is_better=True, mean_of=("mmlu",)),
     forget=Metric("forget_acc", higher_is_better=True, mean_of=("wmdp_bio", "wmdp_cyber")),
@@ -281,9 +284,9 @@ WMDP = Setting(
     retain_data="retain",
     forget_data="forget",
     tasks=(
-        make_task("multiple_choice", metric="forget_acc", quiz=QUIZ_FORGET),
-        make_task("multiple_choice", metric="retain_acc", quiz=QUIZ_RETAIN),
-        make_task("ce", domain="en"),
+        MultipleChoice(metric="forget_acc", quiz=FORGET_CATEGORIES),
+        MultipleChoice(metric="retain_acc", quiz=RETAIN_CATEGORIES),
+        DomainCE(domain="en"),
     ),
     retain=Metric("retain_acc", higher_is_better=True),
     forget=Metric("forget_acc", higher_is_better=True),
@@ -297,9 +300,9 @@ WMDP = Setting(
             PAPER_WMDP,
             model="0.1B-26-layers",
             tasks=(
-                make_task("multiple_choice", metric="wmdp_bio", quiz=QUIZ_FORGET, limit=0.1),
-                make_task("multiple_choice", metric="wmdp_cyber", quiz=QUIZ_FORGET, limit=0.1),
-                make_task("multiple_choice", metric="mmlu", quiz=QUIZ_RETAIN, num_fewshot=5, limit=0.05),
+                MultipleChoice(metric="wmdp_bio", quiz=FORGET_CATEGORIES, limit=0.1),
+                MultipleChoice(metric="wmdp_cyber", quiz=FORGET_CATEGORIES, limit=0.1),
+                MultipleChoice(metric="mmlu", quiz=RETAIN_CATEGORIES, num_fewshot=5, limit=0.05),
             ),
         ),
     },

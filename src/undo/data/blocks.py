@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from undo.files import temporary
+from undo.io.files import temporary
 
 
 class DamagedBlocks(Exception):

@@ -31,8 +31,10 @@ from pathlib import Path
 
 from undo.data import arithmetic
 from undo.data.arithmetic import QA
+from undo.data.quiz import fingerprint, load_quiz
 from undo.errors import UserError
-from undo.hub import fetching
+from undo.io.credentials import read_token
+from undo.io.hub import fetching
 
 SPLITS = ("train", "validation")
 KINDS = ("embedded", "hub", "arithmetic", "quiz", "qa")
@@ -55,8 +57,6 @@ def source_fingerprint(source: dict) -> dict:
     if source.get("kind") == "arithmetic":
         return {**source, "generator": arithmetic.fingerprint()}
     if source.get("kind") == "quiz":
-        from undo.data.quiz import fingerprint
-
         return {**source, "items": fingerprint()}
     return source
 
@@ -97,8 +97,6 @@ def question_answer(question: str, answer: str) -> QA:
 
 
 def _quiz_documents(source: dict, split: str) -> Iterator[QA]:
-    from undo.data.quiz import load_quiz
-
     items = [i for i in load_quiz() if i.category in source["categories"]]
     if not items:
         raise UserError(f"no quiz items in categories {source['categories']}: see undo.data.quiz.categories()")
@@ -163,9 +161,7 @@ def _parse_row(line: str, path: Path | str, lineno: int) -> dict:
 
 def _hub_documents(source: dict, split: str) -> Iterator[str]:
     """Stream a hub (or local JSONL) dataset with `datasets`; the leading documents are the validation split."""
-    import datasets
-
-    from undo.credentials import read_token
+    import datasets  # heavy: only hub and local-file corpora need it
 
     data_files = source.get("data_files")
     for path in data_files or []:

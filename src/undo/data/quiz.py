@@ -15,6 +15,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+# The WMDP stand-in's split of the categories: one forgotten, the others kept.
+FORGET_CATEGORIES = ("element_symbols",)
+RETAIN_CATEGORIES = (
+    "capitals_africa", "capitals_americas", "capitals_asia", "capitals_europe", "collective_nouns", "poem_authors",
+    "us_state_capitals",
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class QuizItem:

@@ -13,6 +13,8 @@ from tokenizers import Tokenizer
 from tokenizers.processors import TemplateProcessing
 
 from undo.errors import UserError
+from undo.io.credentials import read_token
+from undo.io.hub import fetching
 
 END_OF_TEXT = "<|endoftext|>"
 EMBEDDED = "embedded"
@@ -32,7 +34,7 @@ def load_tokenizer(name: str):
     `tokenizer(text)`, which lm-eval uses), as Gemma-2's starts one with <bos>: every training document is
     packed after an end-of-text token, so a scored prompt is read as training read it. The data pipeline and
     the generation prompts encode without special tokens."""
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast  # heavy: only loading a tokenizer needs it
 
     if name in (EMBEDDED, GEMMA_SIZED):
         path = embedded_tokenizer_file()
@@ -46,8 +48,6 @@ def load_tokenizer(name: str):
         )
         special = dict(pad_token="<pad>", eos_token=END_OF_TEXT, bos_token=END_OF_TEXT)
         return PreTrainedTokenizerFast(tokenizer_object=backend, **special)
-    from undo.credentials import read_token
-    from undo.hub import fetching
 
     with fetching(f"tokenizer {name}"):
         return AutoTokenizer.from_pretrained(name, token=read_token("hf"))

@@ -3,12 +3,17 @@ format (`add_eq`, `add_word`, ...); correct when the first piece of the answer i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from undo.data import arithmetic
-from undo.evaluate import Task
 from undo.evaluate.generation import greedy_continuations, parse_number, prompt_ids
-from undo.metrics import Metric
+from undo.evaluate.metrics import Metric
+from undo.evaluate.tasks import Task
+
+if TYPE_CHECKING:  # annotations only: the experiment sits above this layer
+    from undo.experiment import Experiment
 
 MAX_NEW_TOKENS = 4
 
@@ -19,7 +24,7 @@ def is_correct(text: str, answer: float, stop: str | None = None) -> bool:
 
 
 class ArithmeticAccuracy(Task):
-    kind = "generative"
+    """`<op>_<format>` accuracy for each operation and format (equation, word problem)."""
 
     def __init__(self, ops: tuple[str, ...]):
         for op in ops:
@@ -31,7 +36,7 @@ class ArithmeticAccuracy(Task):
         names = (arithmetic.metric_name(op, form) for op in self.ops for form in arithmetic.FORMATS)
         return tuple(Metric(name, higher_is_better=True) for name in names)
 
-    def evaluate(self, model, exp, names=None) -> dict[str, float]:
+    def evaluate(self, model, exp: Experiment, names=None) -> dict[str, float]:
         """Each process answers every world-th item; correct counts are summed over processes."""
         n = exp.scale.eval_items or arithmetic.EVAL_ITEMS
         items = [i for i in arithmetic.evaluation_items(list(self.ops), n) if names is None or i.metric in names]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from undo.data.blocks import TokenBlocks
 from undo.data.sampling import to_batch
-from undo.evaluate import Task
-from undo.losses import nll_sum
-from undo.metrics import Metric
-from undo.objectives import predictions
+from undo.evaluate.metrics import Metric
+from undo.evaluate.tasks import Task
+from undo.model.heads import predictions
+from undo.model.losses import nll_sum
+
+if TYPE_CHECKING:  # annotations only: the experiment sits above this layer
+    from undo.experiment import Experiment
 
 
 def ce_metric(domain: str) -> Metric:
@@ -36,8 +41,6 @@ def domain_ce(model, blocks: TokenBlocks, accelerator, batch_size: int = 64) -> 
 class DomainCE(Task):
     """`<domain>_ce`: CE on the first `eval_blocks` validation blocks of the domain (lower is better)."""
 
-    kind = "loglikelihood"
-
     def __init__(self, domain: str):
         self.domain = domain
 
@@ -45,6 +48,6 @@ class DomainCE(Task):
     def metrics(self) -> tuple[Metric, ...]:
         return (ce_metric(self.domain),)
 
-    def evaluate(self, model, exp, names=None) -> dict[str, float]:
+    def evaluate(self, model, exp: Experiment, names=None) -> dict[str, float]:
         blocks = exp.blocks(self.domain, "validation").head(exp.scale.eval_blocks)
         return {ce_metric(self.domain).name: domain_ce(model, blocks, exp.accelerator, exp.scale.eval_batch_size)}

@@ -15,14 +15,19 @@ import logging
 from contextlib import redirect_stderr
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from undo.data.corpora import ANSWER_CUE
+from undo.data.quiz import load_quiz
 from undo.errors import UserError
-from undo.evaluate import Task
-from undo.files import write_text
-from undo.metrics import Metric
+from undo.evaluate.metrics import Metric
+from undo.evaluate.tasks import Task
+from undo.io.files import write_text
+
+if TYPE_CHECKING:  # annotations only: the experiment sits above this layer
+    from undo.experiment import Experiment
 
 # The prompt of the paper's QA format, as training reads it; lm-eval puts one space before a choice.
 QUESTION_TEMPLATE = "{{question}}" + ANSWER_CUE
@@ -67,7 +72,7 @@ def write_local_task(folder: Path, name: str, rows: list[dict]) -> Path:
 @lru_cache(maxsize=8)
 def task_manager(include_path: str | None):
     """lm-eval's task index: only the local folder when given (fast, offline), else lm-eval's own tasks."""
-    from lm_eval.tasks import TaskManager
+    from lm_eval.tasks import TaskManager  # heavy: only multiple-choice scoring needs lm-eval
 
     if include_path is None:
         return TaskManager()
@@ -77,8 +82,6 @@ def task_manager(include_path: str | None):
 class MultipleChoice(Task):
     """`metric`: lm-eval's `acc` on `task` (`num_fewshot` shots, the first `limit` documents or share of them);
     with `quiz` categories the task is written locally from the shipped quiz items of those categories."""
-
-    kind = "multiple_choice"
 
     def __init__(
         self,
@@ -102,8 +105,6 @@ class MultipleChoice(Task):
 
     def rows(self) -> list[dict]:
         """The local task's documents: the quiz items of its categories."""
-        from undo.data.quiz import load_quiz
-
         rows = [
             {"question": i.question, "choices": list(i.choices), "label": i.label}
             for i in load_quiz()
@@ -113,14 +114,14 @@ class MultipleChoice(Task):
             raise UserError(f"no quiz items in categories {list(self.quiz)}: see undo.data.quiz.categories()")
         return rows
 
-    def include_path(self, exp) -> str | None:
+    def include_path(self, exp: Experiment) -> str | None:
         if self.quiz is None:
             return None
         return str(write_local_task(Path(exp.out) / "cache" / "lm_eval", self.task, self.rows()))
 
-    def evaluate(self, model, exp, names=None) -> dict[str, float]:
+    def evaluate(self, model, exp: Experiment, names=None) -> dict[str, float]:
         """lm-eval's accuracy of the live model; an unknown task name is one line."""
-        from lm_eval import simple_evaluate
+        from lm_eval import simple_evaluate  # heavy: only multiple-choice scoring needs lm-eval
         from lm_eval.models.huggingface import HFLM
 
         include_path = self.include_path(exp)

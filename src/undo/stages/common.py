@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from undo.data.sampling import Mixture, Shard
-from undo.evaluate import evaluate, requested
-from undo.models import count_parameters
+from undo.evaluate.tasks import evaluate, requested
+from undo.experiment import Experiment
+from undo.model.models import count_parameters, save_model
 from undo.params import Optim, StageParams
-from undo.train import TrainResult, train
+from undo.runs.rundir import RunDir
+from undo.runs.tracking import Tracker
+from undo.training.loop import Evaluation, TrainResult, train
+from undo.training.objectives import Objective
 
 
-def mixture(exp, weights: dict[str, float], batch_size: int, seed: int) -> Mixture | Shard:
+def mixture(exp: Experiment, weights: dict[str, float], batch_size: int, seed: int) -> Mixture | Shard:
     """Batches of `batch_size` rows in all; each data-parallel process draws its share of them."""
     stream = Mixture({d: exp.blocks(d, "train") for d in weights}, weights, batch_size, seed)
     accelerator = exp.accelerator
@@ -20,12 +24,12 @@ def mixture(exp, weights: dict[str, float], batch_size: int, seed: int) -> Mixtu
     )
 
 
-def evaluator(exp, metrics: list[str] | None = None):
+def evaluator(exp: Experiment, metrics: list[str] | None = None):
     """The named metrics of the setting (default: all of them), with the tasks they need."""
     return lambda model: evaluate(model, exp, metrics)
 
 
-def measured(exp, ref: str, names: list[str] | None = None) -> dict | None:
+def measured(exp: Experiment, ref: str, names: list[str] | None = None) -> dict | None:
     """A finished run's own final metrics (`names`, default all), where it measured them all: they stand for the
     step-0 evaluation of a job that starts from its saved model unchanged, which would otherwise measure them
     again."""
@@ -35,11 +39,11 @@ def measured(exp, ref: str, names: list[str] | None = None) -> dict | None:
 
 
 def fit(
-    exp,
-    rundir,
-    tracker,
+    exp: Experiment,
+    rundir: RunDir,
+    tracker: Tracker,
     model,
-    objective,
+    objective: Objective,
     streams: dict,
     params: StageParams,
     *,
@@ -47,22 +51,22 @@ def fit(
     stop=None,
     evaluate=None,
     start_metrics: dict | None = None,
+    trial: int | None = None,
 ) -> TrainResult:
-    """Train with the job's optimiser settings (default `params.optim`), resuming from its checkpoint."""
+    """Train with the job's optimiser settings (default `params.optim`) and evaluation steps (default: every
+    metric), resuming from its checkpoint; a `trial` of a searched attack neither logs its steps nor checkpoints."""
+    evaluation = Evaluation(evaluate or evaluator(exp), params.eval_every, params.eval_at, stop, start_metrics)
+    desc = f"{rundir.final.parent.name}/{rundir.final.name}" + (f" trial {trial}" if trial else "")
     return train(
         model,
         objective,
         streams,
         optim or params.optim,
         accelerator=exp.accelerator,
-        tracker=tracker,
-        evaluate=evaluate or evaluator(exp),
-        eval_every=params.eval_every,
-        eval_at=params.eval_at,
-        stop=stop,
-        checkpoint=rundir.checkpoint,
-        desc=f"{rundir.final.parent.name}/{rundir.final.name}",
-        start_metrics=start_metrics,
+        evaluation=evaluation,
+        tracker=None if trial else tracker,
+        checkpoint=None if trial else rundir.checkpoint,
+        desc=desc,
     )
 
 
@@ -84,9 +88,7 @@ def summarize(result: TrainResult, model, metrics: dict | None = None, **extra) 
     }
 
 
-def save(exp, rundir, model) -> None:
-    from undo.models import save_model
-
+def save(exp: Experiment, rundir, model) -> None:
     accelerator = exp.accelerator
     # gathered from every process when the model is sharded (FSDP)
     state = accelerator.get_state_dict(model) if accelerator.num_processes > 1 else None

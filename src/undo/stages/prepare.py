@@ -6,6 +6,9 @@ import time
 
 import numpy as np
 
+from undo.data.prepare import cache_folder
+from undo.experiment import Experiment
+
 
 def unigram_entropy(ids: np.ndarray, vocab_size: int) -> float:
     """Entropy (nats) of the token frequency distribution: the CE of the best context-free predictor."""
@@ -14,15 +17,13 @@ def unigram_entropy(ids: np.ndarray, vocab_size: int) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-def cached(exp, domain: str, split: str) -> bool:
+def cached(exp: Experiment, domain: str, split: str) -> bool:
     """Whether the block cache holds this domain's split already (looks only: builds and verifies nothing)."""
-    from undo.data.prepare import cache_folder
-
     scale = exp.scale
     return cache_folder(scale.corpora[domain], scale.tokenizer, scale.seq_len, split, exp.cache_root).is_dir()
 
 
-def prepare(exp) -> list[dict]:
+def prepare(exp: Experiment) -> list[dict]:
     """Build (or find in the cache) every domain x split; one row of statistics each."""
     rows = []
     for domain in exp.domains:

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from pydantic import field_validator, model_validator
 
-from undo.evaluate import evaluate
-from undo.files import write_json
-from undo.models import PRESETS, build_model, load_start
-from undo.objectives import LanguageModeling
+from undo.evaluate.tasks import evaluate
+from undo.experiment import Experiment
+from undo.io.files import write_json
+from undo.model.models import PRESETS, build_model, load_start
 from undo.params import Mix, Optim, StageParams
+from undo.runs.rundir import RunDir
+from undo.runs.tracking import Tracker
 from undo.stages.common import fit, mixture, save, summarize
-from undo.train import TrainResult
+from undo.training.loop import TrainResult
+from undo.training.objectives import LanguageModeling
 
 START = "start.json"  # in a run folder: the checkpoint the run stands for, in place of model/
 
@@ -22,7 +25,7 @@ class Params(StageParams):
     start: str | None = None  # a save_pretrained folder or hub id to start from, instead of pretraining
     mix: Mix | None = None
     optim: Optim | None = None
-    model: str | None = None  # a preset of undo.models.PRESETS; default: the scale's
+    model: str | None = None  # a preset of undo.model.models.PRESETS; default: the scale's
 
     @field_validator("model")
     @classmethod
@@ -41,7 +44,7 @@ class Params(StageParams):
         return self
 
 
-def run(exp, rundir, tracker, params: Params) -> dict:
+def run(exp: Experiment, rundir: RunDir, tracker: Tracker, params: Params) -> dict:
     role = params.role or rundir.final.name
     if params.start is not None:
         model = load_start(params.start).to(exp.accelerator.device)

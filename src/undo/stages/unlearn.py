@@ -3,30 +3,27 @@ forget batch and a retain batch per step."""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from undo.experiment import BASE
-from undo.params import Float, Int, Optim, RunRef, Schema, StageParams
-from undo.selection import resolve
+from undo.experiment import Experiment
+from undo.params import InvalidParams, Optim, RunRef, StageParams
+from undo.runs.names import BASE, UNLEARNED
+from undo.runs.rundir import RunDir
+from undo.runs.selection import resolve
+from undo.runs.tracking import Tracker
 from undo.stages.common import fit, measured, mixture, save, summarize
 from undo.unlearning import METHODS, make_objective, variant
-
-
-class RepNoise(Schema):
-    alpha: Float  # weight of the noise-matching (MMD) term
-    beta: Float  # weight of the gradient-ascent term on forget data
-    max_rows: Int = 256
+from undo.unlearning.repnoise import WithRepNoise
 
 
 class Params(StageParams):
     method: str
-    args: dict[str, Any] = Field(default_factory=dict)  # the method's options (e.g. retain_weight, RMU's layer)
+    args: dict[str, Any] = Field(default_factory=dict)  # the method's options, checked against its `Args`
     base: RunRef = BASE
     optim: Optim
-    repnoise: RepNoise | None = None
+    repnoise: WithRepNoise.Args | None = None
 
     @field_validator("method")
     @classmethod
@@ -37,17 +34,17 @@ class Params(StageParams):
 
     @model_validator(mode="after")
     def _method_options(self):
-        accepted = set(inspect.signature(METHODS[self.method]).parameters) - {"model", "seed"}
-        unknown = sorted(set(self.args) - accepted)
-        if unknown:
-            raise ValueError(f"{self.method} has no option(s) {unknown}: it takes {sorted(accepted)}")
+        try:
+            METHODS[self.method].Args.parse(self.args)
+        except InvalidParams as err:
+            raise ValueError("; ".join(f"args.{line}" for line in err.problems)) from None
         return self
 
     def inputs(self) -> dict[str, str]:
         return {"base": self.base}
 
 
-def run(exp, rundir, tracker, params: Params) -> dict:
+def run(exp: Experiment, rundir: RunDir, tracker: Tracker, params: Params) -> dict:
     base = resolve(exp, params.base)
     model = exp.load_model(base)
     rundir.record_inputs(exp, base=base)
@@ -60,6 +57,4 @@ def run(exp, rundir, tracker, params: Params) -> dict:
     }
     result = fit(exp, rundir, tracker, model, objective, streams, params, start_metrics=measured(exp, base))
     save(exp, rundir, model)
-    return summarize(
-        result, model, role="unlearned", method=variant(params.model_dump()), base=base, lr=params.optim.lr
-    )
+    return summarize(result, model, role=UNLEARNED, method=variant(params.model_dump()), base=base, lr=params.optim.lr)

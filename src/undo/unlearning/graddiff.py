@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from undo import losses
+from undo.model import losses
+from undo.params import Float, Schema
 from undo.unlearning.joint import Unlearning
+from undo.unlearning.registry import register
 
 
+@register("graddiff")
 class GradDiff(Unlearning):
     """L = -forget_weight * CE(forget) + retain_weight * CE(retain).
 
     The paper's language/arithmetic form is (1, lambda); the WMDP form is the convex (1 - a, a)."""
 
-    def __init__(self, model, seed: int = 0, forget_weight: float = 1.0, retain_weight: float = 1.0):
-        self.forget_weight = forget_weight
-        self.retain_weight = retain_weight
+    class Args(Schema):
+        forget_weight: Float = 1.0
+        retain_weight: Float = 1.0
+
+    def __init__(self, model, args: Args, seed: int = 0):
+        self.forget_weight = args.forget_weight
+        self.retain_weight = args.retain_weight
 
     def loss(self, out, batch):
         forget, retain = batch["forget"], batch["retain"]

@@ -11,9 +11,13 @@ from typing import Any
 
 import torch
 
-from undo import losses
-from undo.objectives import head
-from undo.train import Objective
+from undo.model import losses
+from undo.model.heads import head
+from undo.training.objectives import Objective
+
+
+def decoder_layers(model):
+    return model.get_decoder().layers
 
 
 @dataclass
@@ -38,7 +42,7 @@ class JointOutput:
 
 
 def joint_forward(model, batch: dict, names: tuple[str, ...], chunk_rows: int | None = None) -> JointOutput:
-    """The model's own head is skipped (see undo.objectives.predictions); with `chunk_rows`, `logits` gives
+    """The model's own head is skipped (see undo.model.heads.predictions); with `chunk_rows`, `logits` gives
     `losses.Head`s."""
     ids = torch.cat([batch[name]["input_ids"] for name in names])
     sizes = [len(batch[name]["input_ids"]) for name in names]

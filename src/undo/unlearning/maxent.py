@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import copy
+from typing import Literal
 
 import torch
 
-from undo import losses
-from undo.errors import UserError
-from undo.objectives import predictions
+from undo.model import losses
+from undo.model.heads import predictions
+from undo.params import Float, Schema
 from undo.unlearning.joint import Unlearning
+from undo.unlearning.registry import register
 
 
+@register("maxent")
 class MaxEnt(Unlearning):
     """L = forget_weight * KL(U || p) on forget tokens + retain_weight * retain term.
 
     retain="ce": CE on retain text (language, arithmetic); retain="kl": KL(p_frozen || p) against a frozen
     copy of the starting model (the WMDP form)."""
 
-    def __init__(
-        self, model, seed: int = 0, forget_weight: float = 1.0, retain_weight: float = 1.0, retain: str = "ce"
-    ):
-        if retain not in ("ce", "kl"):
-            raise UserError(f"MaxEnt retain term must be 'ce' or 'kl', got {retain!r}")
-        self.forget_weight = forget_weight
-        self.retain_weight = retain_weight
-        self.retain = retain
-        if retain == "kl":
+    class Args(Schema):
+        forget_weight: Float = 1.0
+        retain_weight: Float = 1.0
+        retain: Literal["ce", "kl"] = "ce"
+
+    def __init__(self, model, args: Args, seed: int = 0):
+        self.forget_weight = args.forget_weight
+        self.retain_weight = args.retain_weight
+        self.retain = args.retain
+        if self.retain == "kl":
             self.frozen = copy.deepcopy(model)
             self.frozen_streams = ("retain",)
 

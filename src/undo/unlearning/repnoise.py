@@ -6,11 +6,11 @@ from __future__ import annotations
 import torch
 from accelerate.utils import extract_model_from_parallel
 
-from undo import losses
-from undo.objectives import head
-from undo.train import Objective
-from undo.unlearning.joint import joint_forward
-from undo.unlearning.rmu import decoder_layers
+from undo.model import losses
+from undo.model.heads import head
+from undo.params import Float, Int, Schema
+from undo.training.objectives import Objective
+from undo.unlearning.joint import decoder_layers, joint_forward
 
 
 class WithRepNoise(Objective):
@@ -21,10 +21,15 @@ class WithRepNoise(Objective):
 
     streams = ("forget", "retain")
 
-    def __init__(self, base: Objective, model, alpha: float, beta: float, seed: int = 0, max_rows: int = 256):
+    class Args(Schema):
+        alpha: Float  # weight of the gradient-ascent term on forget data (logit lens)
+        beta: Float  # weight of the noise-matching (MMD) term
+        max_rows: Int = 256  # forget positions per layer in the MMD
+
+    def __init__(self, base: Objective, model, args: Args, seed: int = 0):
         self.base = base
         self.frozen, self.frozen_streams = base.frozen, base.frozen_streams
-        self.alpha, self.beta, self.max_rows = alpha, beta, max_rows
+        self.alpha, self.beta, self.max_rows = args.alpha, args.beta, args.max_rows
         self.generator = torch.Generator().manual_seed(seed)
         self._activations: list[torch.Tensor] = []
         self._capturing = False

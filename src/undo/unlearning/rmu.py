@@ -11,13 +11,11 @@ import copy
 
 import torch
 
-from undo import losses
 from undo.errors import UserError
-from undo.unlearning.joint import Unlearning
-
-
-def decoder_layers(model):
-    return model.get_decoder().layers
+from undo.model import losses
+from undo.params import Float, Int, Schema
+from undo.unlearning.joint import Unlearning, decoder_layers
+from undo.unlearning.registry import register
 
 
 class LayerOutput:
@@ -34,22 +32,22 @@ class LayerOutput:
         self._handle.remove()
 
 
+@register("rmu")
 class RMU(Unlearning):
     """L = forget_weight * MSE(h_l(forget), c * u) + retain_weight * MSE(h_l(retain), h_l^frozen(retain)) (the WMDP
     grids make the two weights convex)."""
 
-    def __init__(
-        self,
-        model,
-        seed: int = 0,
-        layer: int = 2,
-        trainable_layers: list[int] | None = None,
-        steering_coef: float = 6.5,
-        retain_weight: float = 1.0,
-        forget_weight: float = 1.0,
-    ):
+    class Args(Schema):
+        layer: Int = 2  # steered at its output
+        trainable_layers: list[Int] | None = None  # default: the steered layer alone
+        steering_coef: Float = 6.5
+        retain_weight: Float = 1.0
+        forget_weight: Float = 1.0
+
+    def __init__(self, model, args: Args, seed: int = 0):
+        layer, retain_weight, forget_weight = args.layer, args.retain_weight, args.forget_weight
         n_layers = len(decoder_layers(model))
-        trainable_layers = list(trainable_layers if trainable_layers is not None else [layer])
+        trainable_layers = list(args.trainable_layers if args.trainable_layers is not None else [layer])
         for index in [layer, *trainable_layers]:
             if not 0 <= index < n_layers:
                 raise UserError(f"RMU layer {index} is outside the model, whose layers are 0..{n_layers - 1}")
@@ -61,7 +59,7 @@ class RMU(Unlearning):
         self.forget_weight = forget_weight
         generator = torch.Generator().manual_seed(seed)
         direction = torch.rand(model.config.hidden_size, generator=generator)
-        self.target = steering_coef * direction / direction.norm()
+        self.target = args.steering_coef * direction / direction.norm()
         self._capture = LayerOutput(decoder_layers(model)[layer])
         if retain_weight > 0:
             self.frozen = copy.deepcopy(model)

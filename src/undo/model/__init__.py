@@ -1,0 +1,1 @@
+"""The models: Gemma-2 presets, Gemma-2's soft-caps, logits from hidden states, the losses, and UNDO's noise."""

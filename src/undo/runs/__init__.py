@@ -1,0 +1,1 @@
+"""Run folders and what identifies them: shared names, fingerprints, teacher selection and metric records."""
