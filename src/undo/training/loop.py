@@ -76,6 +76,7 @@ class TrainState:
     holds, `load_state_dict` puts it back."""
 
     model: nn.Module  # as the accelerator prepared it (possibly wrapped for data parallelism)
+    objective: Objective
     params: list[nn.Parameter]  # the trained ones
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
@@ -109,7 +110,7 @@ class TrainState:
         model, optimizer = accelerator.prepare(model, optimizer)
         if objective.frozen is not None:
             objective.frozen.to(accelerator.device).eval().requires_grad_(False)
-        return cls(model, params, optimizer, scheduler, streams, accelerator, counted)
+        return cls(model, objective, params, optimizer, scheduler, streams, accelerator, counted)
 
     def state_dict(self, tracker=None) -> dict:
         return {
@@ -118,6 +119,7 @@ class TrainState:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "streams": {name: it.state_dict() for name, it in self.streams.items()},
+            "objective": self.objective.state_dict(),
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "result": asdict(self.result),
@@ -132,6 +134,8 @@ class TrainState:
         self.scheduler.load_state_dict(state["scheduler"])
         for name, it in self.streams.items():
             it.load_state_dict(state["streams"][name])
+        if "objective" in state:  # checkpoints saved before objectives kept their random state have none
+            self.objective.load_state_dict(state["objective"])
         torch.set_rng_state(state["rng"])
         if state["cuda_rng"]:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -147,16 +151,16 @@ class TrainState:
         return [{name: draw(it) for name, it in self.streams.items()} for _ in range(micro_batches)]
 
 
-def step(state: TrainState, objective: Objective, micro: list[Batch], optim: Optim, desc: str) -> tuple[float, dict]:
+def step(state: TrainState, micro: list[Batch], optim: Optim, desc: str) -> tuple[float, dict]:
     """One optimiser step over the micro-batches: accumulate the gradient (with SAM: again at theta + rho g/|g|,
     g from the whole step's batch), clip, step; returns the step's mean loss and logs."""
-    loss, logs = _accumulate(state, objective, micro)
+    loss, logs = _accumulate(state, micro)
     if not math.isfinite(loss):
         raise UserError(f"{desc}: loss became {loss} at step {state.step} (lr {optim.lr:g}): lower the learning rate")
     if optim.sam_rho > 0:
         saved = sam_perturb(state.params, optim.sam_rho)
         state.optimizer.zero_grad(set_to_none=True)
-        _accumulate(state, objective, micro)
+        _accumulate(state, micro)
         restore(state.params, saved)
     if optim.grad_clip:
         state.accelerator.clip_grad_norm_(state.params, optim.grad_clip)
@@ -166,9 +170,9 @@ def step(state: TrainState, objective: Objective, micro: list[Batch], optim: Opt
     return loss, logs
 
 
-def _accumulate(state: TrainState, objective: Objective, micro: list[Batch]) -> tuple[float, dict]:
+def _accumulate(state: TrainState, micro: list[Batch]) -> tuple[float, dict]:
     """Backward over the micro-batches of one step; returns the mean loss and mean logs."""
-    model, accelerator = state.model, state.accelerator
+    model, objective, accelerator = state.model, state.objective, state.accelerator
     total, logs = 0.0, {}
     for i, batch in enumerate(micro):
         sync = i == len(micro) - 1
@@ -183,11 +187,12 @@ def _accumulate(state: TrainState, objective: Objective, micro: list[Batch]) -> 
     return total, logs
 
 
-def _count(state: TrainState, objective: Objective, micro: list[Batch], optim: Optim) -> None:
+def _count(state: TrainState, micro: list[Batch], optim: Optim) -> None:
     """Tokens through the trained and the forward-only model in this step (all processes), and their FLOPs."""
     world = state.accelerator.num_processes
     tokens = sum(part["input_ids"].numel() for batch in micro for part in batch.values()) * world
-    frozen = sum(batch[name]["input_ids"].numel() for batch in micro for name in objective.frozen_streams) * world
+    frozen_streams = state.objective.frozen_streams
+    frozen = sum(batch[name]["input_ids"].numel() for batch in micro for name in frozen_streams) * world
     passes = 2 if optim.sam_rho > 0 else 1  # SAM's second forward and backward
     n_params, n_frozen = state.counted
     result = state.result
@@ -270,7 +275,7 @@ def train(
     evaluation = evaluation or Evaluation()
     state = TrainState.start(model, objective, streams, optim, accelerator)
     saved = checkpoint.load() if checkpoint is not None else None
-    model.train()
+    state.model.train()
     progress = Progress(desc, optim.steps, accelerator, tracker)
     try:
         if saved is None:
@@ -281,8 +286,8 @@ def train(
         while state.step < optim.steps and not state.result.stop_rule_met:
             state.step += 1
             micro = state.next_batches(optim.grad_accum)
-            loss, logs = step(state, objective, micro, optim, desc)
-            _count(state, objective, micro, optim)
+            loss, logs = step(state, micro, optim, desc)
+            _count(state, micro, optim)
             progress.stepped(state, loss, logs, optim.steps)
             if evaluation.due(state.step, optim.steps):
                 state.result.stop_rule_met = measure(state, evaluation, progress)

@@ -32,6 +32,13 @@ class Objective:
     def __call__(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
 
+    def state_dict(self) -> dict:
+        """The state of whatever the objective draws at random, so a resumed run draws what it would have drawn."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Put back what `state_dict` saved."""
+
     def close(self) -> None:
         """Release hooks or other resources held on the model."""
 

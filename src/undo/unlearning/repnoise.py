@@ -42,6 +42,14 @@ class WithRepNoise(Objective):
     def trainable(self, model):
         return self.base.trainable(model)
 
+    def state_dict(self) -> dict:
+        """The generator of the MMD's row samples and noise: a resumed run draws on where it stopped."""
+        return {"generator": self.generator.get_state(), "base": self.base.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.base.load_state_dict(state["base"])
+
     def __call__(self, model, batch):
         self._activations = []
         self._capturing = True
