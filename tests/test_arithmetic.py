@@ -134,3 +134,28 @@ def test_bad_names_are_one_clear_line():
         ArithmeticAccuracy(ops=("add", "pow"))
     with pytest.raises(UserError, match=r"must contain exactly one \{answer\} slot"):
         render("{name} has {n1} apples.", {"name": "Ada", "n1": 3, "answer": 3})
+
+
+def test_accuracy_counts_right_answers_per_operation_and_format(exp, monkeypatch):
+    """A stub answers + equations right, + word problems right when the answer is even, and x never: the accuracy
+    of each operation and format is exactly the share answered right, however answers end."""
+    import undo.evaluate.arithmetic as evaluator
+
+    tokenizer = exp.tokenizer
+    items = evaluation_items(["add", "mul"])
+    by_prompt = {tuple(prompt_ids(tokenizer, item.qa.prompt)): item for item in items}
+    right = lambda item: item.op == "add" and (item.format == "eq" or item.value % 2 == 0)  # noqa: E731
+
+    def answer(model, prompts, *args, **kwargs):
+        texts = []
+        for prompt in prompts:
+            item = by_prompt[tuple(prompt)]
+            value = item.value if right(item) else item.value + 1
+            texts.append(f"{value:g}{tokenizer.eos_token}7" if item.format == "eq" else f" {value:g} apples.")
+        return texts
+
+    monkeypatch.setattr(evaluator, "greedy_continuations", answer)
+    accuracy = ArithmeticAccuracy(ops=("add", "mul")).evaluate(torch.nn.Linear(1, 1), exp)
+    add_word = [item for item in items if item.op == "add" and item.format == "word"]
+    assert accuracy["add_eq"] == 1.0 and accuracy["mul_eq"] == accuracy["mul_word"] == 0.0
+    assert accuracy["add_word"] == sum(map(right, add_word)) / len(add_word) and 0 < accuracy["add_word"] < 1

@@ -57,6 +57,7 @@ def test_a_searched_attack_keeps_every_trial_and_repeats_with_its_seed(exp):
     a, b = (json.loads((exp.run_dir(f"relearn/{n}") / "summary.json").read_text()) for n in ("a", "b"))
     assert a["attacker"] == "optuna" and len(a["trials"]) == 3
     assert [t["lr"] for t in a["trials"]] == [t["lr"] for t in b["trials"]]
+    assert [t["curve"] for t in a["trials"]] == [t["curve"] for t in b["trials"]]  # the attacks, not only the rates
     assert [len(t["curve"]) for t in a["trials"]] == [3, 3, 3]  # steps 0, 1, 2
     assert a["lr"] in [t["lr"] for t in a["trials"]] and a["steps"] == 6
     assert a["curve"][-1]["ko_ce"] == min(t["curve"][-1]["ko_ce"] for t in a["trials"])
@@ -67,19 +68,27 @@ def test_the_report_scores_the_optuna_attacker_apart_from_the_grid(exp):
         "pretrain/base": {"role": "base"},
         "pretrain/oracle": {"role": "oracle"},
         "unlearn/maxent-lr1": {"role": "unlearned", "method": "maxent", "base": "pretrain/base"},
+        "distill/full-maxent": {"role": "distilled", "method": "maxent", "teacher": "unlearn/maxent-lr1"},
     }
     for ref, extra in summaries.items():
         plant_run(exp, ref, {"metrics": {"en_ce": 4.0, "ko_ce": 8.0}, "steps": 1, "flops": 1.0, **extra})
-    grid = {"oracle": [9.0, 7.0], "unlearn/maxent-lr1": [8.0, 5.0]}
-    searched = {"oracle": ([9.0, 6.5], [9.0, 6.0]), "unlearn/maxent-lr1": ([8.0, 4.5], [8.0, 4.0])}
-    for i, target in enumerate(("pretrain/oracle", "unlearn/maxent-lr1")):
+    grid = {"oracle": [9.0, 7.0], "unlearn/maxent-lr1": [8.0, 5.0], "distill/full-maxent": [8.5, 6.0]}
+    searched = {
+        "oracle": ([9.0, 6.5], [9.0, 6.0]),
+        "unlearn/maxent-lr1": ([8.0, 4.5], [8.0, 4.0]),
+        "distill/full-maxent": ([8.5, 5.8], [8.5, 5.5]),
+    }
+    for i, target in enumerate(("pretrain/oracle", "unlearn/maxent-lr1", "distill/full-maxent")):
         key = target.removeprefix("pretrain/")
         curve = lambda values: [{"step": 2 * j, "ko_ce": v} for j, v in enumerate(values)]  # noqa: E731
         common = {"metrics": {"ko_ce": 0.0}, "steps": 2, "flops": 1.0, "role": "attack", "target": target}
         plant_run(exp, f"relearn/g{i}", {**common, "lr": 1e-3, "curve": curve(grid[key])})
         trials = [{"lr": lr, "curve": curve(values)} for lr, values in zip((1e-4, 1e-2), searched[key], strict=True)]
         plant_run(exp, f"relearn/o{i}", {**common, "attacker": "optuna", "lr": 1e-2, "curve": [], "trials": trials})
-    unlearned = next(e for e in collect(exp)["models"] if e["name"] == "unlearn/maxent-lr1")
+    models = {e["name"]: e for e in collect(exp)["models"]}
+    unlearned, student = models["unlearn/maxent-lr1"], models["distill/full-maxent"]
     assert unlearned["attack"]["2"] == {"forget": 5.0, "lr": 1e-3}
     assert unlearned["attack_optuna"]["2"] == {"forget": 4.0, "lr": 1e-2}  # the best trial, not the grid's
-    assert unlearned["robustness_optuna"]["per_budget"]["2"] == 0.0
+    # each attacker's robustness against the oracle and the teacher under the same attacker
+    assert student["robustness"]["per_budget"]["2"] == pytest.approx((6.0 - 5.0) / (7.0 - 5.0))
+    assert student["robustness_optuna"]["per_budget"]["2"] == pytest.approx((5.5 - 4.0) / (6.0 - 4.0))

@@ -126,3 +126,24 @@ def test_distill_bad_inputs_fail_with_one_clear_line(exp, capsys):
     error = (exp.run_dir("distill/vocab").with_name(".vocab.failed") / "ERROR").read_text()
     assert "vocabulary of 2439 tokens but the student has 1024" in error
     assert not exp.run_dir("distill/missing").with_name(".missing.failed").exists()
+
+
+def test_distillation_stops_at_the_first_evaluation_within_tolerance_of_its_teacher(exp, monkeypatch):
+    """The stage compares the student's retain metric with its teacher's (en_ce 7.6, relative CE): 9.0 and 8.0 are
+    more than 5% worse, 7.97 (4.9%) is not, so the run stops at the evaluation of step 4 of its 20."""
+    import undo.stages.distill as stage
+
+    micro_teacher(exp)
+    seen = iter([9.0, 8.0, 7.97, 7.7, 7.6])
+
+    def evaluator(exp, metrics=None):
+        if metrics == ["en_ce"]:  # the stop rule's evaluations
+            return lambda model: {"en_ce": next(seen)}
+        return lambda model: {"en_ce": 7.97, "ko_ce": 7.6}  # every metric, once at the end
+
+    monkeypatch.setattr(stage, "evaluator", evaluator)
+    params = {**RECIPE, "optim": {"lr": 1e-3, "steps": 20}, "tolerance": 0.05}
+    assert launch(exp, [Job("distill", "full", {"role": "distilled", "teacher": "unlearn/teacher", **params})]) == 0
+    summary = exp.summary("distill/full")
+    assert summary["stop_rule_met"] and summary["steps"] == 4
+    assert next(seen) == 7.7  # no evaluation after the one that met the rule

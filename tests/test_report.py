@@ -10,7 +10,7 @@ from planting import plant_run
 from undo.evaluate.metrics import Metric
 from undo.reporting.dashboard import log_report
 from undo.reporting.figures import draw_all
-from undo.reporting.report import best_attack, collect, robustness, write
+from undo.reporting.report import best_attack, collect, reference_unlearned, robustness, write
 
 
 def test_best_attack_takes_the_lowest_ce_per_step_and_its_lr():
@@ -208,3 +208,16 @@ def test_robustness_after_a_reset_is_scored_against_the_reset_attacks_of_referen
     assert reset["attack_after_reset"]["4"] == {"forget": 5.0, "lr": 1e-3}
     table = write(exp, results)["markdown"].read_text()
     assert "re-initialised" in table and "robust @2 (grid, reset)" in table
+
+
+def test_each_model_is_scored_against_the_unlearned_model_it_comes_from():
+    """A robust-unlearning variant against its plain method's selected teacher; a student against its own teacher;
+    a plain unlearned run against itself; anything else against the MaxEnt teacher."""
+    for method in ("maxent+sam", "maxent+repnoise", "rmu+sam+repnoise"):
+        plain = method.split("+")[0]
+        entry = {"name": f"unlearn/{method}-lr1", "role": "unlearned", "method": method}
+        assert reference_unlearned(entry) == f"unlearn/selected:{plain}"
+    assert reference_unlearned({"name": "unlearn/rmu-lr1", "role": "unlearned", "method": "rmu"}) == "unlearn/rmu-lr1"
+    for role in ("distilled", "undo", "reset"):
+        assert reference_unlearned({"role": role, "teacher": "unlearn/rmu-lr1"}) == "unlearn/rmu-lr1"
+    assert reference_unlearned({"role": "matched", "teacher": "pretrain/oracle"}) == "unlearn/selected:maxent"

@@ -153,3 +153,26 @@ def test_known_start_metrics_stand_for_the_step_0_evaluation(exp, micro_model, a
     result = train_from({"score": 0.5})
     assert len(evaluated_at) == 2  # steps 2 and 4, not 0
     assert [(e["step"], e["score"]) for e in result.evals] == [(0, 0.5), (2, 1.0), (4, 1.0)]
+
+
+def test_sam_takes_the_gradient_uphill_of_the_weights(accelerator):
+    """L(w) = |w|^2 / 2 near its minimum: the gradient at w + rho w/|w| (uphill) points like w, so AdamW's first
+    step, lr * g / (|g| + eps), moves each weight towards 0; taken downhill (w - rho w/|w|) it would point away."""
+    w0 = torch.tensor([[1e-3, -2e-3, 5e-4]])
+    model = torch.nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(w0)
+
+    class Bowl(Objective):
+        def __call__(self, model, batch):
+            return model.weight.pow(2).sum() / 2, {}
+
+    rows = {"input_ids": torch.zeros(1, 1, dtype=torch.long), "loss_mask": torch.ones(1, 1, dtype=torch.bool)}
+    lr, rho = 1e-4, 0.05
+    train(
+        model, Bowl(), {"train": iter(lambda: rows, None)}, Optim(lr=lr, steps=1, sam_rho=rho), accelerator=accelerator
+    )
+    uphill = w0 + rho * w0 / w0.norm()  # the gradient of |w|^2 / 2 is w itself
+    expected = w0 - lr * uphill / (uphill.abs() + 1e-8)
+    assert torch.allclose(model.weight.detach(), expected, rtol=0, atol=1e-9)
+    assert (model.weight.detach().abs() < w0.abs()).all()

@@ -180,3 +180,65 @@ def test_bad_unlearning_inputs_are_clear_errors(exp, micro_model, accelerator):
         )
     with pytest.raises(UserError, match="lr: Input should be greater than 0"):
         Optim.parse({"lr": -1e-3, "steps": 1})
+
+
+def hand_terms(model, batch) -> tuple[float, float]:
+    """(CE, KL(uniform || p)) over the target positions of a batch, from transformers' own forward and head."""
+    logits = model(input_ids=batch["input_ids"]).logits[:, :-1].double()
+    targets, mask = batch["input_ids"][:, 1:], batch["loss_mask"][:, 1:]
+    log_p = torch.log_softmax(logits, -1)
+    nll = -log_p.gather(-1, targets[..., None]).squeeze(-1)
+    kl = -torch.log(torch.tensor(float(logits.size(-1)), dtype=torch.double)) - log_p.mean(-1)
+    return nll[mask].mean().item(), kl[mask].mean().item()
+
+
+@pytest.mark.parametrize("method", ["graddiff", "maxent"])
+def test_forget_and_retain_terms_read_their_own_streams_with_their_signs(exp, micro_model, method):
+    """Korean forget rows and English retain rows, on a model whose predictions tell the two apart: each logged
+    term equals the hand-computed one of its own stream (rows swapped between the streams fail), and the loss
+    combines them with the method's signs and weights."""
+    with torch.no_grad():
+        micro_model.get_input_embeddings().weight.mul_(40)  # peaked predictions: the two streams' terms differ
+    batch = {"forget": next(stream(exp, "ko", 2)), "retain": next(stream(exp, "en", 2))}
+    ko_ce, ko_kl = hand_terms(micro_model, batch["forget"])
+    en_ce, _ = hand_terms(micro_model, batch["retain"])
+    assert abs(ko_ce - en_ce) > 0.1
+    objective = make_objective(method, micro_model, {"forget_weight": 0.3, "retain_weight": 2.0})
+    with torch.no_grad():
+        loss, logs = objective(micro_model, batch)
+    assert logs["retain_ce"] == pytest.approx(en_ce, rel=1e-4)
+    if method == "graddiff":  # -0.3 CE(forget) + 2 CE(retain): ascend on forget, descend on retain
+        assert logs["forget_ce"] == pytest.approx(ko_ce, rel=1e-4)
+        assert loss.item() == pytest.approx(-0.3 * ko_ce + 2.0 * en_ce, rel=1e-4)
+    else:  # 0.3 KL(U || p) on forget + 2 CE(retain): both descended
+        assert logs["forget_kl_uniform"] == pytest.approx(ko_kl, rel=1e-4)
+        assert loss.item() == pytest.approx(0.3 * ko_kl + 2.0 * en_ce, rel=1e-4)
+
+
+def test_repnoise_adds_its_two_terms_to_the_base_loss_with_their_signs(exp, micro_model):
+    """L = L_base + beta * MMD - alpha * log(lens CE + 1): the logit-lens CE by hand (every layer's residual
+    stream through the final norm and the head, and the output itself, averaged), the base loss from the plain
+    method on the same batch, and the MMD as logged."""
+    batch = {"forget": next(stream(exp, "ko", 2)), "retain": next(stream(exp, "en", 2))}
+    alpha, beta = 0.7, 0.3
+    with torch.no_grad():
+        base_loss, _ = make_objective("maxent", micro_model, {})(micro_model, batch)
+        loss, logs = make_objective("maxent", micro_model, {}, repnoise={"alpha": alpha, "beta": beta})(
+            micro_model, batch
+        )
+        forget = batch["forget"]
+        out = micro_model(input_ids=forget["input_ids"], output_hidden_states=True)
+        cap = micro_model.config.final_logit_softcapping
+        lens = [
+            losses.cross_entropy(
+                cap * torch.tanh(micro_model.lm_head(micro_model.model.norm(h)) / cap),
+                forget["input_ids"],
+                forget["loss_mask"],
+            )
+            for h in out.hidden_states[1:-1]
+        ]
+        lens.append(losses.cross_entropy(out.logits, forget["input_ids"], forget["loss_mask"]))
+        lens_ce = torch.stack(lens).mean().item()
+    assert logs["lens_ce"] == pytest.approx(lens_ce, rel=1e-4) and logs["mmd"] > 0
+    expected = base_loss.item() + beta * logs["mmd"] - alpha * torch.log(torch.tensor(lens_ce + 1)).item()
+    assert loss.item() == pytest.approx(expected, rel=1e-4)

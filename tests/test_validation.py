@@ -114,3 +114,28 @@ def test_run_all_checks_every_stage_before_the_first_runs(tmp_path, monkeypatch)
     with pytest.raises(UserError, match=r"relearn/typo: lrr: unknown key"):
         run_all.main(["--scale", "smoke", "--out", str(out), "--wandb", "off"])
     assert not out.exists()
+
+
+def test_every_shipped_attack_grid_evaluates_at_its_scales_budgets():
+    """The report reads each attack at its scale's budgets (the headline is the second): an attack grid that does
+    not evaluate there would leave them empty. Checked for every attack grid, cut grids (smoke, rehearsal) too."""
+    import run_relearn
+    from undo.runner.shrink import REHEARSAL, SMOKE, one_of_each, shrink
+    from undo.settings import get_setting
+    from undo.training.loop import Evaluation
+
+    grids = [*run_relearn.GRIDS.items(), *run_relearn.VARIANTS.items()]
+    cut = {"embedded": ("smoke", SMOKE, lambda jobs: jobs), "paper": ("rehearsal", REHEARSAL, one_of_each)}
+    for (setting, scale), jobs in grids:
+        small, how, which = cut[scale]
+        budgets = get_setting(setting).scale(small).attack_budgets
+        cases = [(scale, jobs), (small, shrink(which(jobs), how, budgets[-1]))]
+        for name, attacks in cases:
+            want = set(get_setting(setting).scale(name).attack_budgets)
+            for job in attacks:
+                p, steps = job.params, job.params["optim"]["steps"]
+                evaluation = Evaluation(every=p.get("eval_every", 0), at=tuple(p.get("eval_at", ())))
+                evaluated = {0} | {s for s in range(1, steps + 1) if evaluation.due(s, steps)}
+                assert want <= evaluated, (
+                    f"{setting}/{name} {job.ref}: budgets {sorted(want - evaluated)} not evaluated"
+                )
