@@ -1,23 +1,57 @@
-"""Shared fixtures: the embedded tokenizer, micro models, and an experiment over a session-wide block cache."""
+"""Shared fixtures: the embedded tokenizer, micro models, and an experiment over a session-wide block cache.
+
+Tests are hermetic: the hub libraries are offline from the start (huggingface_hub reads its settings when it is
+first imported, so they are set here, before any test module imports it), tokens/ is an empty folder, and a test
+that opens a connection to anything but this machine fails.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
+import tempfile
 
 import pytest
 import torch
 
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "UNDO_WANDB": "off", "WANDB_SILENT": "true"}
+os.environ.update(OFFLINE, UNDO_TOKENS_DIR=tempfile.mkdtemp(prefix="undo-test-tokens-"))
+for secret in ("WANDB_API_KEY", "HF_TOKEN", "OPENAI_API_KEY"):
+    os.environ.pop(secret, None)
+
+
+def _loopback(address) -> bool:
+    host = address[0] if isinstance(address, tuple) else address
+    if not isinstance(host, str):
+        return False
+    if host == "localhost" or os.path.sep in host:  # a name on this machine, or a Unix socket path
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: resolving it would already be a lookup outside
+        return False
+
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
-    """No test touches the network; wandb is off unless a test switches it on."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("UNDO_WANDB", "off")
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
+    """No test reaches past this machine: a connection elsewhere fails the test, even where the code under test
+    catches the error; wandb is off unless a test switches it on."""
+    for name, value in OFFLINE.items():
+        monkeypatch.setenv(name, value)
+    attempts = []
+    connect = socket.socket.connect
+
+    def guarded(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address):
+            attempts.append(address)
+            raise ConnectionRefusedError(f"tests stay on this machine: a connection to {address} was blocked")
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
     torch.manual_seed(0)
+    yield attempts  # what a test tried to reach, for a test of the guard itself
+    assert not attempts, f"the test tried to connect outside this machine: {attempts}"
 
 
 @pytest.fixture(scope="session")

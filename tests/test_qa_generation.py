@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -28,10 +27,13 @@ class FakeServer:
     """/v1/chat/completions answering two pairs per document; a document's text picks its misbehaviour on the
     first request: 'malformed', 'rate-limit' (429) or 'drop' (closes the connection without a reply)."""
 
-    def __init__(self, delay_s: float = 0.0):
+    def __init__(self, delay_s: float = 0.0, answer_first: int | None = None):
         self.calls: Counter = Counter()
         self.tokens: set = set()
         self.delay_s = delay_s
+        # with answer_first=n, the requests after the first n wait until `release`: a client can be killed while
+        # exactly n documents are answered, whatever the machine's speed
+        self.answered, self.answer_first, self.released = 0, answer_first, threading.Event()
         lock = threading.Lock()
         server = self
 
@@ -46,6 +48,10 @@ class FakeServer:
                     server.calls[document] += 1
                     first = server.calls[document] == 1
                     server.tokens.add(self.headers.get("Authorization"))
+                    server.answered += 1
+                    hold = server.answer_first is not None and server.answered > server.answer_first
+                if hold:
+                    server.released.wait(timeout=60)
                 time.sleep(server.delay_s)
                 if first and "drop" in document:
                     self.close_connection = True
@@ -71,6 +77,7 @@ class FakeServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self):
+        self.released.set()
         self.httpd.shutdown()
 
 
@@ -115,24 +122,26 @@ def test_parse_pairs_accepts_a_fenced_list_and_rejects_the_rest():
 
 def make_qa(*args, **popen):
     command = [sys.executable, "scripts/make_qa.py", *args]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+    return subprocess.Popen(command, cwd=ROOT, text=True, **pipes)
 
 
 def test_killed_run_resumes_without_duplicates(tmp_path):
-    fake = FakeServer(delay_s=0.15)
+    fake = FakeServer(answer_first=4)  # the fifth and later requests wait: the kill comes after four documents
     names = [f"doc-{i}" for i in range(12)]
     docs, output = documents(tmp_path / "docs.jsonl", names), tmp_path / "qa.jsonl"
     args = [str(docs), str(output), "--base-url", fake.url, "--model", "m", "--concurrency", "2", "--backoff", "0.01"]
     try:
-        proc = make_qa(*args)
+        proc = make_qa(*args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         done = output.with_name("qa.jsonl.done")
         deadline = time.time() + 60
         while time.time() < deadline and (not done.is_file() or len(done.read_text().split()) < 4):
             time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
+        proc.kill()
         proc.wait()
         finished_before = len(done.read_text().split())
-        assert 4 <= finished_before < 12
+        assert finished_before == 4
+        fake.released.set()
         resumed = make_qa(*args)
         out, err = resumed.communicate(timeout=120)
     finally:
