@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -257,3 +258,45 @@ def test_a_worker_that_dies_fails_its_job_and_a_fresh_one_runs_the_rest(exp, mon
     assert [ref for ref, _ in failures] == ["pretrain/killed"]
     assert "its worker died (exit code -9)" in failures[0][1]
     assert is_done(exp.run_dir("pretrain/after")) and not is_done(exp.run_dir("pretrain/killed"))
+
+
+HOLD = """
+import sys
+from undo.experiment import Experiment
+from undo.runner.jobs import Job
+from undo.runner.launch import launch
+
+params = {"mix": {"en": 1.0}, "batch_size": 2, "eval_every": 0, "optim": {"lr": 1e-3, "steps": int(sys.argv[2])}}
+sys.exit(launch(Experiment("language", "smoke", sys.argv[1]), [Job("pretrain", "held", params)], wandb="off"))
+"""
+
+
+def holding(exp, steps: int) -> subprocess.Popen:
+    """Another launch into the same tree, running pretrain/held; returned once it holds the run's lock."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(exp.out), str(steps)], cwd=ROOT, env=os.environ.copy())
+    lock, deadline = exp.run_dir("pretrain/held").with_name(".held.lock"), time.monotonic() + 120
+    while not (lock.is_file() and f'"pid": {proc.pid}' in lock.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc
+
+
+def test_a_run_another_launch_is_running_is_waited_for_and_taken_not_run_again(exp, capsys):
+    other = holding(exp, steps=60)
+    params = {"mix": {"en": 1.0}, "batch_size": 2, "eval_every": 0, "optim": {"lr": 1e-3, "steps": 60}}
+    assert launch(exp, [Job("pretrain", "held", params)], wandb="off") == 0
+    assert other.wait(timeout=300) == 0
+    out = capsys.readouterr().out
+    assert "another launch is running it" in out and "finished by another launch; taking its run" in out
+    records = (exp.run_dir("pretrain/held") / "metrics.jsonl").read_text().splitlines()
+    assert len([r for r in records if '"train"' in r]) == 6  # one run's records: trained once
+
+
+def test_the_lock_of_a_killed_launch_is_taken_over_at_once(exp, capsys):
+    import signal
+
+    other = holding(exp, steps=100_000)
+    other.send_signal(signal.SIGKILL)
+    other.wait()
+    params = {"mix": {"en": 1.0}, "batch_size": 2, "eval_every": 0, "optim": {"lr": 1e-3, "steps": 2}}
+    assert launch(exp, [Job("pretrain", "held", params)], wandb="off") == 0
+    assert "another launch is running it" not in capsys.readouterr().out and is_done(exp.run_dir("pretrain/held"))

@@ -14,10 +14,12 @@ from undo.errors import UserError
 from undo.experiment import Experiment
 from undo.params import InvalidParams, StageParams
 from undo.runner.allocator import keep_freed_memory
-from undo.runs.identity import job_config
-from undo.runs.rundir import RunDir
+from undo.runs.identity import job_config, stale_reasons
+from undo.runs.lock import RunLock
+from undo.runs.rundir import RunDir, is_done
 from undo.runs.tracking import Tracker
 from undo.stages import distill, pretrain, relearn, unlearn
+from undo.training.loop import Interrupted
 
 STAGES: dict[str, ModuleType] = {
     "pretrain": pretrain,
@@ -63,8 +65,19 @@ def validate(exp: Experiment, jobs: list[Job]) -> dict[str, StageParams]:
 
 
 def execute(exp: Experiment, job: Job, params: StageParams, wandb: str | None = None) -> dict:
-    """Run one job in this process into its atomic run folder; returns the run's summary."""
+    """Run one job in this process into its atomic run folder; returns the run's summary. While another process
+    (another launch into the same tree) runs the same job, wait for it, and take its run when it is current."""
     keep_freed_memory()  # once per process: every process that runs jobs comes through here
+    if exp.accelerator.num_processes > 1:  # data parallel: the processes run the job together
+        return _run(exp, job, params, wandb)
+    with RunLock(exp.run_dir(job.ref)) as lock:
+        if lock.waited and is_done(exp.run_dir(job.ref)) and not stale_reasons(exp, job, params):
+            print(f"{job.ref}: finished by another launch; taking its run", flush=True)
+            return exp.summary(job.ref)
+        return _run(exp, job, params, wandb)
+
+
+def _run(exp: Experiment, job: Job, params: StageParams, wandb: str | None) -> dict:
     config = job_config(exp, job)
     folder = exp.run_dir(job.ref)
     main = exp.accelerator.is_main_process
@@ -92,8 +105,8 @@ def execute(exp: Experiment, job: Job, params: StageParams, wandb: str | None = 
         exp.accelerator.wait_for_everyone()
         return summary
     except BaseException as err:
-        message = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}"
-        if not isinstance(err, (UserError, KeyboardInterrupt)):
+        message = str(err) if isinstance(err, UserError | Interrupted) else f"{type(err).__name__}: {err}"
+        if not isinstance(err, UserError | KeyboardInterrupt | Interrupted | SystemExit):
             (run.path / "traceback.txt").write_text(traceback.format_exc())
         if tracker is not None:
             tracker.finish(failed=True)
