@@ -15,6 +15,7 @@ from undo.runner.launch import launch
 from undo.runner.shrink import REHEARSAL, SMOKE, one_of_each, shrink, write_rehearsal_inputs
 from undo.runs.tracking import WANDB_MODES
 from undo.settings import SCALES, get_setting
+from undo.training.loop import Interrupted
 
 Grids = dict[tuple[str, str], list[Job]]
 
@@ -165,4 +166,7 @@ def guarded(main: Callable[[], int]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
+    except Interrupted as err:  # SIGTERM: the run's checkpoint is saved
+        print(f"error: {err}", file=sys.stderr)
+        code = 128 + err.signum
     sys.exit(code)

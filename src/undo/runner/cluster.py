@@ -67,7 +67,7 @@ def run_on_cluster(exp: Experiment, jobs: list[Job], wandb: str | None, cluster:
     ex = executor(cluster, folder / "%j")
     threads = cluster.cpus_per_job if cluster.launcher == "slurm" else 1  # local jobs share this machine's cores
     with ex.batch():
-        submitted = [ex.submit(_cluster_job, job_spec(exp, job, wandb), threads) for job in jobs]
+        submitted = [ex.submit(ClusterJob(), job_spec(exp, job, wandb), threads) for job in jobs]
     print(f"submitted {len(jobs)} job(s) through {cluster.launcher} (logs under {folder})", flush=True)
     failures = []
     for job, handle in zip(jobs, submitted, strict=True):
@@ -81,6 +81,10 @@ def run_on_cluster(exp: Experiment, jobs: list[Job], wandb: str | None, cluster:
     return failures
 
 
-def _cluster_job(spec: dict, threads: int) -> None:
-    torch.set_num_threads(threads)
-    run_spec(spec)
+class ClusterJob(submitit.helpers.Checkpointable):
+    """One grid job on the cluster. On the preemption or time-limit signal the training loop saves its checkpoint
+    and hands the signal to submitit, which submits this job again (`checkpoint`, inherited); it resumes."""
+
+    def __call__(self, spec: dict, threads: int) -> None:
+        torch.set_num_threads(threads)
+        run_spec(spec)

@@ -12,7 +12,9 @@ teacher, a frozen reference copy), N the models' unique parameters; evaluations 
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -30,6 +32,9 @@ from undo.training.objectives import Objective
 from undo.training.optimizer import make_optimizer, make_scheduler, restore, sam_perturb
 
 LOG_EVERY = 10  # steps averaged into one training record
+# Signals that ask a run to stop: SLURM's SIGTERM (before preemption or at the time limit) and submitit's
+# preemption and time-out signal (USR2, sent before the time limit when submitit runs the job).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
 
 Batch = dict[str, dict[str, torch.Tensor]]  # {stream name: {"input_ids", "loss_mask"}}
 
@@ -202,6 +207,46 @@ def _count(state: TrainState, micro: list[Batch], optim: Optim) -> None:
     result.flops += training_flops(n_params, passes * tokens, n_frozen, frozen)
 
 
+class Interrupted(BaseException):
+    """A stop signal ended the run after its checkpoint was saved: rerunning it resumes from there."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.signum = signum
+
+
+class StopSignals:
+    """While training, a stop signal only raises a flag: the loop finishes its step, saves the checkpoint, then
+    hands the signal on (`hand_on`): to submitit's handler where submitit runs the job (it requeues the job,
+    which resumes), else as `Interrupted`, which ends the launch with the signal's exit code."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self.previous: dict = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():  # Python takes signals in the main thread only
+            self.previous = {sig: signal.signal(sig, self._raise_flag) for sig in STOP_SIGNALS}
+        return self
+
+    def _raise_flag(self, signum: int, frame) -> None:
+        self.signum = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
+
+    def hand_on(self, desc: str, step: int, saved: bool) -> None:
+        previous, name = self.previous.get(self.signum), signal.Signals(self.signum).name
+        self.__exit__()
+        where = "its checkpoint is saved: rerun it to resume" if saved else "it keeps no checkpoint"
+        tqdm.write(f"[{desc}] stopped by {name} after step {step}; {where}", file=sys.stderr)
+        if callable(previous):  # submitit's: requeue the job
+            previous(self.signum, None)
+        raise Interrupted(self.signum, f"{desc}: stopped by {name} after step {step}; {where}")
+
+
 class Progress:
     """The progress bar, one line per evaluation, and the JSONL/wandb records (a training record averages the
     steps since the last one)."""
@@ -278,26 +323,29 @@ def train(
     state.model.train()
     progress = Progress(desc, optim.steps, accelerator, tracker)
     try:
-        if saved is None:
-            state.result.stop_rule_met = measure(state, evaluation, progress, evaluation.start)
-        else:
-            state.load_state_dict(saved, tracker)
-            progress.resumed(state, checkpoint.folder)
-        while state.step < optim.steps and not state.result.stop_rule_met:
-            state.step += 1
-            micro = state.next_batches(optim.grad_accum)
-            loss, logs = step(state, micro, optim, desc)
-            _count(state, micro, optim)
-            progress.stepped(state, loss, logs, optim.steps)
-            if evaluation.due(state.step, optim.steps):
-                state.result.stop_rule_met = measure(state, evaluation, progress)
-            more = state.step < optim.steps and not state.result.stop_rule_met
-            if checkpoint is not None and checkpoint.due(state.step) and more:
+        with StopSignals() as signals:
+            if saved is None:
+                state.result.stop_rule_met = measure(state, evaluation, progress, evaluation.start)
+            else:
+                state.load_state_dict(saved, tracker)
+                progress.resumed(state, checkpoint.folder)
+            while state.step < optim.steps and not state.result.stop_rule_met:
+                state.step += 1
+                micro = state.next_batches(optim.grad_accum)
+                loss, logs = step(state, micro, optim, desc)
+                _count(state, micro, optim)
+                progress.stepped(state, loss, logs, optim.steps)
+                if evaluation.due(state.step, optim.steps):
+                    state.result.stop_rule_met = measure(state, evaluation, progress)
+                more = state.step < optim.steps and not state.result.stop_rule_met
+                if checkpoint is not None and (signals.signum or checkpoint.due(state.step)) and more:
+                    checkpoint.save(state.state_dict(tracker))
+                if signals.signum is not None and more:
+                    signals.hand_on(desc, state.step, saved=checkpoint is not None)
+            if state.window:  # stopped between two records
+                progress.record(state)
+            if checkpoint is not None and checkpoint.keep:
                 checkpoint.save(state.state_dict(tracker))
-        if state.window:  # stopped between two records
-            progress.record(state)
-        if checkpoint is not None and checkpoint.keep:
-            checkpoint.save(state.state_dict(tracker))
     finally:
         progress.bar.close()
         objective.close()
