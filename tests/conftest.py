@@ -95,3 +95,23 @@ def accelerator():
     from accelerate import Accelerator
 
     return Accelerator(cpu=True)
+
+
+@pytest.fixture
+def cli(capsys):
+    """A run_*.py script's command line, in this process (no interpreter to start, no torch to import again):
+    `cli("run_eval.py", "--scale", "smoke")` -> (exit code, stdout, stderr)."""
+    from importlib import import_module
+    from pathlib import Path
+
+    from undo.cli import guarded
+
+    def run(script: str, *args: str) -> tuple[int, str, str]:
+        main = import_module(Path(script).stem).main
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_:
+            guarded(lambda: main(list(args)))
+        out, err = capsys.readouterr()
+        return exit_.value.code, out, err
+
+    return run

@@ -63,11 +63,10 @@ def test_bad_cluster_options_are_one_clear_error(options, message):
         (["--launcher", "slurm"], "error: --launcher slurm needs --partition NAME"),
     ],
 )
-def test_bad_launcher_on_the_command_line_is_one_line(tmp_path, args, message):
-    command = [sys.executable, "run_all.py", "--scale", "smoke", "--out", str(tmp_path / "out"), *args]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1
+def test_bad_launcher_on_the_command_line_is_one_line(tmp_path, args, message, cli):
+    code, _, err = cli("run_all.py", "--scale", "smoke", "--out", str(tmp_path / "out"), *args)
+    assert code == 2
+    assert err.startswith(message) and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
 

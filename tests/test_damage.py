@@ -118,22 +118,18 @@ def test_leftovers_of_dead_processes_are_swept_at_the_next_launch(exp):
     assert live.exists() and foreign.exists()
 
 
-def run_script(*args):
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
-
-
-def test_unwritable_results_folder_is_one_line(exp, finished):
+def test_unwritable_results_folder_is_one_line(exp, finished, cli):
     results = exp.root / "results"
     results.write_text("a file where the results folder should be")
-    result = run_script("run_eval.py", "--scale", "smoke", "--out", str(exp.out), "--wandb", "off")
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith(f"error: cannot write the results into {results}")
-    assert len(result.stderr.strip().splitlines()) == 1
+    code, _, err = cli("run_eval.py", "--scale", "smoke", "--out", str(exp.out), "--wandb", "off")
+    assert code == 2, err
+    assert err.startswith(f"error: cannot write the results into {results}")
+    assert len(err.strip().splitlines()) == 1
 
 
-def test_damaged_summary_in_run_eval_is_one_line(exp, finished):
+def test_damaged_summary_in_run_eval_is_one_line(exp, finished, cli):
     (finished / "summary.json").write_text("{")
-    result = run_script("run_eval.py", "--scale", "smoke", "--out", str(exp.out), "--wandb", "off")
-    assert result.returncode == 2
-    assert result.stderr.startswith(f"error: {finished / 'summary.json'} is damaged")
-    assert len(result.stderr.strip().splitlines()) == 1
+    code, _, err = cli("run_eval.py", "--scale", "smoke", "--out", str(exp.out), "--wandb", "off")
+    assert code == 2
+    assert err.startswith(f"error: {finished / 'summary.json'} is damaged")
+    assert len(err.strip().splitlines()) == 1

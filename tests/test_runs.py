@@ -127,19 +127,20 @@ def test_failed_online_start_falls_back_once_and_leaves_no_folder(exp, tmp_path,
         (None, "--wandb online needs a token"),
     ],
 )
-def test_unreadable_token_or_online_without_one_is_one_line(tmp_path, token, message):
+def test_unreadable_token_or_online_without_one_is_one_line(tmp_path, token, message, cli, monkeypatch):
     tokens = tmp_path / "tokens"
     tokens.mkdir()
     if token is not None:
         (tokens / "wandb_token.txt").write_bytes(token)
-    env = {k: v for k, v in os.environ.items() if k not in ("UNDO_WANDB", "WANDB_API_KEY")}
+    monkeypatch.delenv("UNDO_WANDB")
+    monkeypatch.setenv("UNDO_TOKENS_DIR", str(tokens))  # --tokens sets it for the process: restored after the test
     out = tmp_path / "outputs"
-    result = run_script(
-        "run_pretrain.py", "--scale", "smoke", "--out", str(out), "--tokens", str(tokens), "--wandb", "online", env=env
+    code, _, err = cli(
+        "run_pretrain.py", "--scale", "smoke", "--out", str(out), "--tokens", str(tokens), "--wandb", "online"
     )
-    assert result.returncode == 2
-    assert result.stderr.startswith("error: " + message.format(path=tokens / "wandb_token.txt"))
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert code == 2
+    assert err.startswith("error: " + message.format(path=tokens / "wandb_token.txt"))
+    assert len(err.strip().splitlines()) == 1
     assert not (out / "language").exists()  # decided before any run started
 
 
@@ -162,20 +163,20 @@ def run_script(*args, cwd=ROOT, env=None):
         (["--scale", "huge"], "error: unknown scale 'huge'"),
     ],
 )
-def test_bad_names_give_one_clear_line(args, message):
-    result = run_script("run_pretrain.py", "--dry-run", *args)
-    assert result.returncode == 2
-    assert result.stderr.strip() == result.stderr.strip().splitlines()[0]  # one line, no traceback
-    assert result.stderr.startswith(message)
+def test_bad_names_give_one_clear_line(args, message, cli):
+    code, _, err = cli("run_pretrain.py", "--dry-run", *args)
+    assert code == 2
+    assert err.strip() == err.strip().splitlines()[0]  # one line, no traceback
+    assert err.startswith(message)
 
 
-def test_unwritable_output_folder_is_one_clear_line(tmp_path):
+def test_unwritable_output_folder_is_one_clear_line(tmp_path, cli):
     blocked = tmp_path / "file-not-folder"
     blocked.write_text("")
-    result = run_script("run_prepare.py", "--out", str(blocked / "out"))
-    assert result.returncode == 2
-    assert "not writable" in result.stderr or "cannot write" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    code, _, err = cli("run_prepare.py", "--out", str(blocked / "out"))
+    assert code == 2
+    assert "not writable" in err or "cannot write" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_config_records_parameters_and_metrics_are_jsonl(exp):
