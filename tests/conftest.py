@@ -17,7 +17,8 @@ import torch
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "UNDO_WANDB": "off", "WANDB_SILENT": "true"}
 os.environ.update(OFFLINE, UNDO_TOKENS_DIR=tempfile.mkdtemp(prefix="undo-test-tokens-"))
-for secret in ("WANDB_API_KEY", "HF_TOKEN", "OPENAI_API_KEY"):
+SECRETS = ("WANDB_API_KEY", "HF_TOKEN", "OPENAI_API_KEY")
+for secret in SECRETS:
     os.environ.pop(secret, None)
 
 
@@ -39,6 +40,8 @@ def offline(monkeypatch):
     catches the error; wandb is off unless a test switches it on."""
     for name, value in OFFLINE.items():
         monkeypatch.setenv(name, value)
+    for secret in SECRETS:  # a test (or the code it runs) may have set one for this process
+        monkeypatch.delenv(secret, raising=False)
     attempts = []
     connect = socket.socket.connect
 
