@@ -34,6 +34,7 @@ class Job:
     stage: str
     name: str
     params: dict = field(default_factory=dict)
+    rerun: bool = False  # its run was finished when the launch planned it (a forced or stale rerun)
 
     @property
     def ref(self) -> str:
@@ -66,12 +67,13 @@ def validate(exp: Experiment, jobs: list[Job]) -> dict[str, StageParams]:
 
 def execute(exp: Experiment, job: Job, params: StageParams, wandb: str | None = None) -> dict:
     """Run one job in this process into its atomic run folder; returns the run's summary. While another process
-    (another launch into the same tree) runs the same job, wait for it, and take its run when it is current."""
+    (another launch into the same tree) runs the same job, wait for it; a run that another launch finished since
+    this one planned it is taken when it is current, not trained again."""
     keep_freed_memory()  # once per process: every process that runs jobs comes through here
     if exp.accelerator.num_processes > 1:  # data parallel: the processes run the job together
         return _run(exp, job, params, wandb)
-    with RunLock(exp.run_dir(job.ref)) as lock:
-        if lock.waited and is_done(exp.run_dir(job.ref)) and not stale_reasons(exp, job, params):
+    with RunLock(exp.run_dir(job.ref)):
+        if not job.rerun and is_done(exp.run_dir(job.ref)) and not stale_reasons(exp, job, params):
             print(f"{job.ref}: finished by another launch; taking its run", flush=True)
             return exp.summary(job.ref)
         return _run(exp, job, params, wandb)

@@ -9,7 +9,7 @@ does not stop the others; a summary closes the launch and the exit code is non-z
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from undo.errors import UserError
 from undo.experiment import Experiment
@@ -111,7 +111,8 @@ def launch(
         )
     wandb = resolve_wandb(wandb)
     sweep_leftovers(*exp.scratch_folders())
-    running = planned.todo + [job for job, _ in planned.stale]
+    todo = planned.todo + [job for job, _ in planned.stale]
+    running = [replace(job, rerun=is_done(exp.run_dir(job.ref))) for job in todo]
     together = f", each data parallel over {world} processes" if world > 1 else ""
     finished = f"{planned.skipped} already finished (use --force to rerun)"
     print(f"{len(running)} job(s) to run, {finished}{together}", flush=True)
