@@ -23,25 +23,25 @@ POLL_S = 2.0  # how often a waiting launch asks again
 
 
 class RunLock:
-    """`with RunLock(final):` holds the run's lock; `waited` says whether another process held it first."""
+    """`with RunLock(final):` holds the run's lock, waiting while another live process holds it."""
 
     def __init__(self, final: Path):
         self.final = Path(final)
         self.path = self.final.with_name(f".{self.final.name}.lock")
-        self.waited = False
         self._file = None
 
     def __enter__(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "a+")  # held open for as long as the lock
+        waited = False
         while True:
             try:
                 fcntl.lockf(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError:  # held by a live process
-                if not self.waited:
+                if not waited:
                     print(f"{self.final}: another launch is running it ({self._owner()}); waiting", flush=True)
-                self.waited = True
+                waited = True
                 time.sleep(POLL_S)
         self._file.seek(0)
         self._file.truncate()
