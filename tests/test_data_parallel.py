@@ -1,5 +1,5 @@
-"""One job spread over two data-parallel processes trains as one process does: each process draws its rows of the
-same global batches, and RMU's hooked layer is read through the wrapped model. The processes are started by
+"""One job spread over two data-parallel processes trains and evaluates as one process does: each process draws its
+rows of the same global batches, and the evaluations shard their work and reduce it. The processes are started by
 torchrun, as `accelerate launch --multi_gpu` starts them on GPUs (accelerate's CPU launcher needs MPI), and talk
 over gloo."""
 
@@ -42,27 +42,46 @@ def train_losses(run: Path) -> list[float]:
     return [r["loss"] for r in records if r.get("kind") == "train"]
 
 
-@pytest.mark.parametrize("job", ["rmu-lr0.01", pytest.param("maxent-lr0.001", marks=pytest.mark.slow)])
-def test_two_processes_give_the_losses_and_weights_of_one(tmp_path, job, block_cache):
+# (setting, stage script, job, runs made first in this process as `(script, --only glob)`); RMU reads its hooked
+# layer through the wrapped model; distillation (a fixed-step student: at smoke scale the stop rule of full
+# distillation is met before its first step) and the attacks shard their evaluations over the processes (the
+# arithmetic attack's accuracy sums correct answers over them).
+CASES = {
+    "rmu": ("language", "run_unlearn.py", "rmu-lr0.01", []),
+    "maxent": ("language", "run_unlearn.py", "maxent-lr0.001", []),
+    "graddiff": ("language", "run_unlearn.py", "graddiff-lr0.0001", []),
+    "distillation": ("language", "run_distill.py", "match-base", [("run_pretrain", "oracle")]),
+    "attack": ("language", "run_relearn.py", "pretrain-base-lr0.001", []),
+    "arithmetic attack": ("arithmetic", "run_relearn.py", "pretrain-base-lr0.001", []),
+}
+
+
+@pytest.mark.parametrize("case", [c if c == "rmu" else pytest.param(c, marks=pytest.mark.slow) for c in CASES])
+def test_two_processes_give_the_losses_metrics_and_weights_of_one(tmp_path, case, block_cache):
+    from importlib import import_module
+
     from transformers import AutoModelForCausalLM
 
-    import run_pretrain
-    import run_unlearn
-
+    setting, script, job, first = CASES[case]
+    stage = script.removeprefix("run_").removesuffix(".py")
     one, two = tmp_path / "one", tmp_path / "two"
     one.mkdir()
     os.symlink(block_cache, one / "cache")
-    here = ["--scale", "smoke", "--out", str(one), "--wandb", "off", "--only"]
-    # The base model and the one-process reference run in this process; only the spread job is launched.
-    assert run_pretrain.main([*here, "base"]) == 0
+    here = ["--setting", setting, "--scale", "smoke", "--out", str(one), "--wandb", "off", "--only"]
+    # The inputs and the one-process reference run in this process; only the spread job is launched.
+    for module, only in [("run_pretrain", "base"), *first]:
+        assert import_module(module).main([*here, only]) == 0
     shutil.copytree(one, two, symlinks=True)
-    assert run_unlearn.main([*here, job]) == 0
-    spread(two, "run_unlearn.py", "--only", job, processes=2)
-    runs = [out / "language" / "smoke" / "unlearn" / job for out in (one, two)]
+    assert import_module(f"run_{stage}").main([*here, job]) == 0
+    spread(two, script, "--setting", setting, "--only", job, processes=2)
+    runs = [out / setting / "smoke" / stage / job for out in (one, two)]
     assert not list(runs[1].parent.glob(".*rank*"))  # the second process's scratch run folder is gone
     losses = [train_losses(run) for run in runs]
     assert len(losses[0]) == len(losses[1]) >= 1
     assert losses[0] == pytest.approx(losses[1], rel=TOLERANCE)
-    models = [AutoModelForCausalLM.from_pretrained(run / "model") for run in runs]
-    for (name, a), b in zip(models[0].named_parameters(), models[1].parameters(), strict=True):
-        assert torch.allclose(a, b, rtol=TOLERANCE, atol=TOLERANCE), name
+    metrics = [json.loads((run / "summary.json").read_text())["metrics"] for run in runs]
+    assert metrics[0].keys() == metrics[1].keys() and metrics[0] == pytest.approx(metrics[1], rel=TOLERANCE)
+    if (runs[0] / "model").is_dir():  # an attack keeps no model
+        models = [AutoModelForCausalLM.from_pretrained(run / "model") for run in runs]
+        for (name, a), b in zip(models[0].named_parameters(), models[1].parameters(), strict=True):
+            assert torch.allclose(a, b, rtol=TOLERANCE, atol=TOLERANCE), name

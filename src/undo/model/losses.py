@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from undo.model.softcap import soft_cap, tanh_
@@ -23,6 +24,17 @@ def prediction_mask(loss_mask: torch.Tensor) -> torch.Tensor:
     mask = torch.zeros_like(loss_mask)
     mask[:, :-1] = loss_mask[:, 1:]
     return mask
+
+
+def token_mean(total: torch.Tensor, count: int | torch.Tensor) -> torch.Tensor:
+    """`total` over the target tokens it sums, `count`. Under data parallelism each process divides by the mean
+    token count of all processes instead of its own: the mean of their gradients (what data parallelism applies)
+    is then the token mean over the global batch, as one process computes it, however the targets fall."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        shared = torch.as_tensor(count, dtype=torch.float64, device=total.device).reshape(1).clone()
+        dist.all_reduce(shared)
+        return total / max(shared.item() / dist.get_world_size(), 1.0)
+    return total / (count.clamp_min(1) if isinstance(count, torch.Tensor) else max(count, 1))
 
 
 @dataclass
@@ -221,12 +233,12 @@ def nll_sum(logits: Logits, input_ids: torch.Tensor, loss_mask: torch.Tensor) ->
 def cross_entropy(logits: Logits, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy over target tokens."""
     total, count = nll_sum(logits, input_ids, loss_mask)
-    return total / max(count, 1)
+    return token_mean(total, count)
 
 
 def _masked_mean(per_position: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
     mask = prediction_mask(loss_mask).to(per_position.dtype)
-    return (per_position * mask).sum() / mask.sum().clamp_min(1)
+    return token_mean((per_position * mask).sum(), mask.sum())
 
 
 def forward_kl(teacher_logits: Logits, student_logits: Logits, loss_mask: torch.Tensor, view=None) -> torch.Tensor:
@@ -237,7 +249,7 @@ def forward_kl(teacher_logits: Logits, student_logits: Logits, loss_mask: torch.
         total, count = _over_rows(
             student_logits, mask, lambda rows: _Teacher(teacher_logits, _picked(teacher_logits.hidden, rows), view)
         )
-        return total / max(count, 1)
+        return token_mean(total, count)
     per_position = _forward_kl_per_position(teacher_logits.float(), student_logits.float(), view)
     return _masked_mean(per_position, loss_mask)
 
@@ -246,7 +258,7 @@ def kl_uniform(logits: Logits, loss_mask: torch.Tensor) -> torch.Tensor:
     """KL(Uniform || p) = sum_v (1/V)(log(1/V) - log p(v)), mean over target positions (MaxEnt's forget loss)."""
     if isinstance(logits, Head):
         total, count = _over_rows(logits, prediction_mask(loss_mask), lambda rows: _Uniform())
-        return total / max(count, 1)
+        return token_mean(total, count)
     log_p = F.log_softmax(logits.float(), dim=-1)
     per_position = -math.log(log_p.size(-1)) - log_p.mean(-1)
     return _masked_mean(per_position, loss_mask)
