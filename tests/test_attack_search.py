@@ -1,4 +1,5 @@
-"""The Optuna attacker: a seeded search repeats exactly, the stage keeps every trial, the report scores it apart."""
+"""The Optuna attacker: a seeded search repeats exactly, searches every listed knob, keeps only trials that keep
+the retain metric, the stage keeps every trial, the report scores it apart."""
 
 from __future__ import annotations
 
@@ -13,25 +14,58 @@ from undo.params import InvalidParams
 from undo.reporting.report import collect
 from undo.runner.jobs import Job
 from undo.runner.launch import launch
-from undo.stages.attack_search import search
+from undo.stages.attack_search import Search, best, best_so_far, search
 from undo.stages.relearn import Params
 
 KO_CE = Metric("ko_ce", higher_is_better=False)
+ACCURACY = Metric("acc", higher_is_better=True)
 
 
-def bowl(lr: float) -> list[dict]:
+def bowl(choice: dict) -> tuple[list[dict], None]:
     """A stand-in attack whose final forget CE is lowest (the attack strongest) at lr = 1e-3."""
-    return [{"step": 0, "ko_ce": 8.0}, {"step": 4, "ko_ce": 4.0 + (math.log10(lr) + 3) ** 2}]
+    return [{"step": 0, "ko_ce": 8.0}, {"step": 4, "ko_ce": 4.0 + (math.log10(choice["lr"]) + 3) ** 2}], None
 
 
 def test_a_seeded_search_repeats_exactly_and_finds_the_strongest_learning_rate():
-    first = search(bowl, KO_CE, trials=20, low=1e-6, high=1e-1, seed=3)
-    again = search(bowl, KO_CE, trials=20, low=1e-6, high=1e-1, seed=3)
-    other = search(bowl, KO_CE, trials=20, low=1e-6, high=1e-1, seed=4)
-    assert [t["lr"] for t in first] == [t["lr"] for t in again] != [t["lr"] for t in other]
-    assert all(1e-6 <= t["lr"] <= 1e-1 for t in first)
-    best = min(first, key=lambda t: t["curve"][-1]["ko_ce"])
-    assert abs(math.log10(best["lr"]) + 3) < 0.5  # within half a decade of the optimum after 20 trials
+    space = Search(trials=20, low=1e-6, high=1e-1, seed=3)
+    first, again = search(bowl, KO_CE, space), search(bowl, KO_CE, space)
+    other = search(bowl, KO_CE, space.model_copy(update={"seed": 4}))
+    lrs = lambda trials: [t["choice"]["lr"] for t in trials]  # noqa: E731
+    assert lrs(first) == lrs(again) != lrs(other)
+    assert all(1e-6 <= lr <= 1e-1 for lr in lrs(first))
+    assert abs(math.log10(best(first, KO_CE)["choice"]["lr"]) + 3) < 0.5  # within half a decade after 20 trials
+
+
+def test_every_listed_knob_is_searched_and_unlisted_ones_keep_the_jobs_value():
+    space = Search(trials=12, low=1e-4, high=1e-2, steps=(10, 100), optimizer=("adamw", "sgd"), lora_rank=(4, 16))
+    trials = search(bowl, KO_CE, space)
+    assert all(t["choice"].keys() == {"lr", "steps", "optimizer", "lora_rank"} for t in trials)
+    for knob, choices in (("steps", {10, 100}), ("optimizer", {"adamw", "sgd"}), ("lora_rank", {4, 16})):
+        assert {t["choice"][knob] for t in trials} == choices  # each choice tried in 12 trials
+
+
+def test_the_best_trial_is_the_strongest_that_kept_the_retain_metric():
+    def trial(acc: float, retain: float, feasible: bool) -> dict:
+        return {"choice": {"lr": acc}, "curve": [{"step": 0, "acc": 0.1}, {"step": 9, "acc": acc}], "retain": retain,
+                "feasible": feasible}  # fmt: skip
+
+    trials = [trial(0.3, 0.9, True), trial(0.8, 0.2, False), trial(0.5, 0.85, True), trial(0.4, 0.9, True)]
+    assert best(trials, ACCURACY) is trials[2]  # 0.8 recovers most but wrecked the retain metric
+    assert best_so_far(trials, ACCURACY) == [0.3, 0.3, 0.5, 0.5]
+    assert best(trials[1:2], ACCURACY) is None and best_so_far(trials[1:2], ACCURACY) == [None]
+    ce = [{**t, "curve": [{"step": 9, "ko_ce": c}]} for t, c in zip(trials, (5.0, 1.0, 4.0, 4.5), strict=True)]
+    assert best(ce, KO_CE) is ce[2]  # the lowest CE among the feasible ones
+
+
+def test_a_constrained_search_marks_the_trials_that_broke_the_retain_metric():
+    def attack(choice):  # strong attacks (high lr) recover more and wreck the retain metric
+        return [{"step": 0, "acc": 0.0}, {"step": 5, "acc": choice["lr"] * 10}], 1.0 - choice["lr"] * 10
+
+    trials = search(attack, ACCURACY, Search(trials=15, low=1e-3, high=9e-2, retain_epsilon=0.3), lambda r: r >= 0.7)
+    assert [t["feasible"] for t in trials] == [t["retain"] >= 0.7 for t in trials]
+    assert any(t["feasible"] for t in trials) and not all(t["feasible"] for t in trials)
+    strongest_kept = max(t["choice"]["lr"] for t in trials if t["feasible"])
+    assert best(trials, ACCURACY)["choice"]["lr"] == strongest_kept <= 0.03
 
 
 def test_an_attack_takes_an_optimiser_and_maybe_a_search():

@@ -47,18 +47,20 @@ def parser(description: str) -> argparse.ArgumentParser:
         help="add the grids beyond the paper: distillation variants, the embedding-reset control, attacks after resets",
     )
     p.add_argument(
+        "--attacks",
+        choices=("grid", "suite"),
+        default="grid",
+        help="grid (default): the setting's attack grid; suite: also every attack family against the key models "
+        "(searched fine-tuning and LoRA, held-out facts, off-target data, few-shot, probes, quantization)",
+    )
+    p.add_argument(
         "--workers",
         type=int,
         default=1,
         help="jobs at once: this many per visible GPU (each with an equal share of its memory), or without GPUs this "
         "many in all; every job pinned to an equal share of the CPU cores",
     )
-    p.add_argument("--launcher", default="local", help="local (default), slurm (through submitit) or submitit-local")
-    p.add_argument("--partition", help="slurm: the partition to submit to")
-    p.add_argument("--time-min", type=int, default=240, help="slurm: wall-clock limit per job, minutes")
-    p.add_argument("--gpus-per-job", type=int, default=1, help="slurm: GPUs per job")
-    p.add_argument("--cpus-per-job", type=int, default=8, help="slurm: CPU cores per job")
-    p.add_argument("--array-parallelism", type=int, default=64, help="slurm: jobs of the array running at once")
+    _cluster_options(p)
     p.add_argument(
         "--checkpoint-every",
         type=int,
@@ -78,6 +80,15 @@ def parser(description: str) -> argparse.ArgumentParser:
         help="auto (default): online with a token, else offline; off: JSONL records only",
     )
     return p
+
+
+def _cluster_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--launcher", default="local", help="local (default), slurm (through submitit) or submitit-local")
+    p.add_argument("--partition", help="slurm: the partition to submit to")
+    p.add_argument("--time-min", type=int, default=240, help="slurm: wall-clock limit per job, minutes")
+    p.add_argument("--gpus-per-job", type=int, default=1, help="slurm: GPUs per job")
+    p.add_argument("--cpus-per-job", type=int, default=8, help="slurm: CPU cores per job")
+    p.add_argument("--array-parallelism", type=int, default=64, help="slurm: jobs of the array running at once")
 
 
 def reseed(jobs: list[Job], offset: int) -> list[Job]:
@@ -108,12 +119,17 @@ def cluster(args: argparse.Namespace) -> Cluster | None:
     )
 
 
-def grid_for(grids: Grids, args: argparse.Namespace, variants: Grids | None = None) -> list[Job]:
-    """The stage's jobs for the parsed arguments; with --variants, its variant grid too (if it has variants)."""
+def grid_for(
+    grids: Grids, args: argparse.Namespace, variants: Grids | None = None, suite: Grids | None = None
+) -> list[Job]:
+    """The stage's jobs for the parsed arguments; with --variants, its variant grid too (if it has variants); with
+    --attacks suite, its attack suite (if it has one)."""
     get_setting(args.setting).scale(args.scale)  # clear errors for unknown names first
     jobs = _pick(grids, args, "grid")
     if args.variants and variants is not None:
         jobs = jobs + _pick(variants, args, "variant grid")
+    if args.attacks == "suite" and suite is not None:
+        jobs = jobs + _pick(suite, args, "attack suite")
     return reseed(jobs, args.seed) if args.seed else jobs
 
 
@@ -135,10 +151,12 @@ def run_stage(
     argv: list[str] | None = None,
     after: Callable | None = None,
     variants: Grids | None = None,
+    suite: Grids | None = None,
 ) -> int:
-    """Parse arguments, launch the chosen grid (and variant grid), then call `after(exp)` (e.g. selection)."""
+    """Parse arguments, launch the chosen grid (and variant grid, attack suite), then call `after(exp)` (e.g.
+    selection)."""
     args = parser(description).parse_args(argv)
-    jobs = grid_for(grids, args, variants)
+    jobs = grid_for(grids, args, variants, suite)
     exp = experiment(args)
     failed = launch(
         exp,

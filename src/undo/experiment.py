@@ -68,12 +68,12 @@ class Experiment:
     def tokenizer(self):
         return load_tokenizer(self.scale.tokenizer)
 
-    def blocks(self, domain: str, split: str) -> TokenBlocks:
+    def blocks(self, domain: str, split: str, facts: dict | None = None) -> TokenBlocks:
+        """A domain's token blocks; with `facts` (FactSplit.source), of that part of its facts only."""
         if domain not in self.scale.corpora:
             raise UserError(f"unknown domain {domain!r} for setting {self.setting.name!r}: choose from {self.domains}")
-        return prepared_blocks(
-            self.scale.corpora[domain], self.scale.tokenizer, self.scale.seq_len, split, self.cache_root
-        )
+        source = self.scale.corpora[domain] if facts is None else {**self.scale.corpora[domain], "facts": facts}
+        return prepared_blocks(source, self.scale.tokenizer, self.scale.seq_len, split, self.cache_root)
 
     @cached_property
     def accelerator(self):

@@ -7,7 +7,7 @@ validation context {"domains": [...]}. Bad values surface as one list, each line
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -66,10 +66,12 @@ class Schema(BaseModel):
 
 
 class Optim(Schema):
-    """AdamW with linear warmup then cosine decay to `min_lr` (None: constant lr after warmup)."""
+    """An optimiser (AdamW; SGD with momentum 0.9; Adagrad) with linear warmup then cosine decay to `min_lr`
+    (None: constant lr after warmup)."""
 
     lr: LearningRate
     steps: Count
+    optimizer: Literal["adamw", "sgd", "adagrad"] = "adamw"
     warmup: Annotated[int, Strict(), Field(ge=0)] = 0
     min_lr: Annotated[float, Strict(), Field(ge=0)] | None = None
     weight_decay: Annotated[float, Strict(), Field(ge=0)] = 0.0

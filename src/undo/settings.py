@@ -41,6 +41,7 @@ class Scale:
     eval_blocks: int | None = None  # cap on validation blocks per domain (a fixed, deterministic subset)
     eval_items: int | None = None  # generated evaluation problems per operation and format (None: the paper's)
     attack_budgets: tuple[int, ...] = (0, 40, 500)  # relearning steps reported; the second is the headline
+    attack_family: str = "finetune"  # the attacks the report's robustness reads (undo.stages.relearn.family)
     checkpoint_every: int = 0  # save the training state every N steps so a killed run resumes (0: never)
     # Where a scale differs from its setting: its own retain data, tasks and retain and forget metrics.
     retain_data: str | dict[str, float] | None = None
@@ -235,6 +236,9 @@ EMBEDDED_WMDP = Scale(
     },
     eval_blocks=64,
     attack_budgets=(0, 10, 30),
+    # Its attack trains on half of the forget questions and is scored on the other half, never shown: trained and
+    # scored on the same questions it would measure re-memorised answers, not recovered knowledge.
+    attack_family="finetune+held-out",
 )
 # Paper scale: question-answer pairs written from the WMDP corpora by scripts/make_qa.py (local JSONL; the bio
 # forget corpus is gated), WikiText-2 for retain, and the distillation mix's web, encyclopedia and instruction text.

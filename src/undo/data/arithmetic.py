@@ -46,10 +46,20 @@ class Item:
     format: str
     qa: QA
     value: int
+    n1: int  # the operands, as the problem states them
+    n2: int
 
     @property
     def metric(self) -> str:
         return metric_name(self.op, self.format)
+
+    @property
+    def fact(self) -> str:
+        """The addition or multiplication fact the problem tests: its unordered pair of summands or factors
+        (3 * 4, 4 * 3, 12 / 4 and 12 / 3 test one fact)."""
+        pair = (self.n2, self.value) if self.op in ("sub", "div") else (self.n1, self.n2)
+        kind = "add" if self.op in ("add", "sub") else "mul"
+        return f"{kind}:{min(pair)},{max(pair)}"
 
 
 NAMES = (
@@ -243,7 +253,7 @@ def make_item(op: str, form: str, seed: int, index: int, templates: dict[str, tu
     key = f"{op}.{form}."  # independent draws for every operation and format
     n1, n2, answer = operands(op, seed, index, key)
     if form == "eq":
-        return Item(op, form, QA(f"{n1} {SYMBOLS[op]} {n2} = ", str(answer)), answer)
+        return Item(op, form, QA(f"{n1} {SYMBOLS[op]} {n2} = ", str(answer)), answer, n1, n2)
     if form != "word":
         raise UserError(f"unknown arithmetic format {form!r}: choose from {FORMATS}")
     pick = lambda field, pool: pool[_draw(seed, index, key + field, len(pool))]  # noqa: E731
@@ -260,7 +270,7 @@ def make_item(op: str, form: str, seed: int, index: int, templates: dict[str, tu
         "place": pick("place", PLACES),
         "group": pick("group", GROUPS),
     }
-    return Item(op, form, render(pick("template", templates[op]), slots), answer)
+    return Item(op, form, render(pick("template", templates[op]), slots), answer, n1, n2)
 
 
 def training_items(ops: list[str], equations: int, word_problems: int, seed: int = TRAIN_SEED) -> Iterator[Item]:

@@ -14,6 +14,9 @@ A corpus source is a small JSON-able dict, so it can be recorded in a run's conf
 - ``{"kind": "qa", "data_files": ["forget_qa.jsonl"], "validation_docs": 200}``: local JSONL of {"question",
   "answer"} (what scripts/make_qa.py writes); the leading `validation_docs` pairs form the validation split.
 
+An arithmetic or quiz source may keep one part of a keyed split of its facts (undo.data.facts), e.g.
+``"facts": {"key": 0, "held_out": 0.5, "part": "shown"}``: what a held-out-facts attack trains on.
+
 Question-answer documents follow the paper's format, question + "\nAnswer: " + answer, with loss on the answer.
 
 A document is a string (every token is a target) or a `QA` (only the answer's tokens are).
@@ -31,6 +34,7 @@ from pathlib import Path
 
 from undo.data import arithmetic
 from undo.data.arithmetic import QA
+from undo.data.facts import FactSplit
 from undo.data.quiz import fingerprint, load_quiz
 from undo.errors import UserError
 from undo.io.credentials import read_token
@@ -66,6 +70,8 @@ def iter_documents(source: dict, split: str) -> Iterator[str | QA]:
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}: choose one of {SPLITS}")
     kind = source.get("kind")
+    if "facts" in source and kind not in ("arithmetic", "quiz"):
+        raise UserError(f"corpus {corpus_name(source)} is not made of facts to split: only arithmetic and quiz are")
     if kind == "embedded":
         return _embedded_documents(source["name"], split)
     if kind == "hub":
@@ -84,7 +90,15 @@ def _arithmetic_documents(source: dict, split: str) -> Iterator[QA]:
         items = arithmetic.training_items(source["ops"], source["equations"], source["word_problems"])
     else:
         items = arithmetic.evaluation_items(source["ops"])
-    return (item.qa for item in items)
+    return (item.qa for item in items if _kept(source, item.fact))
+
+
+def _kept(source: dict, fact: str) -> bool:
+    """Whether the source keeps this fact: always, or when it falls in the part of the split it keeps."""
+    if "facts" not in source:
+        return True
+    split, part = FactSplit.of_source(source["facts"])
+    return split.part(fact) == part
 
 
 ANSWER_CUE = "\nAnswer:"  # ends the prompt of the paper's QA text; the multiple-choice tasks reuse it
@@ -97,7 +111,7 @@ def question_answer(question: str, answer: str) -> QA:
 
 
 def _quiz_documents(source: dict, split: str) -> Iterator[QA]:
-    items = [i for i in load_quiz() if i.category in source["categories"]]
+    items = [i for i in load_quiz() if i.category in source["categories"] and _kept(source, i.question)]
     if not items:
         raise UserError(f"no quiz items in categories {source['categories']}: see undo.data.quiz.categories()")
     for rep in range(source.get("passes", 1) if split == "train" else 1):

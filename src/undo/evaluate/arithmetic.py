@@ -36,10 +36,12 @@ class ArithmeticAccuracy(Task):
         names = (arithmetic.metric_name(op, form) for op in self.ops for form in arithmetic.FORMATS)
         return tuple(Metric(name, higher_is_better=True) for name in names)
 
-    def evaluate(self, model, exp: Experiment, names=None) -> dict[str, float]:
+    def evaluate(self, model, exp: Experiment, names=None, held_out=None) -> dict[str, float]:
         """Each process answers every world-th item; correct counts are summed over processes."""
         n = exp.scale.eval_items or arithmetic.EVAL_ITEMS
         items = [i for i in arithmetic.evaluation_items(list(self.ops), n) if names is None or i.metric in names]
+        if held_out is not None:
+            items = [i for i in items if held_out.part(i.fact) == "held_out"]
         metrics = sorted({i.metric for i in items})
         accelerator, tokenizer = exp.accelerator, exp.tokenizer
         mine = items[accelerator.process_index :: accelerator.num_processes]

@@ -10,7 +10,7 @@ import torch
 from undo.data.blocks import TokenBlocks
 from undo.data.sampling import to_batch
 from undo.evaluate.metrics import Metric
-from undo.evaluate.tasks import Task
+from undo.evaluate.tasks import Task, no_facts
 from undo.model.heads import predictions
 from undo.model.losses import nll_sum
 
@@ -48,6 +48,7 @@ class DomainCE(Task):
     def metrics(self) -> tuple[Metric, ...]:
         return (ce_metric(self.domain),)
 
-    def evaluate(self, model, exp: Experiment, names=None) -> dict[str, float]:
+    def evaluate(self, model, exp: Experiment, names=None, held_out=None) -> dict[str, float]:
+        no_facts(self, held_out)
         blocks = exp.blocks(self.domain, "validation").head(exp.scale.eval_blocks)
         return {ce_metric(self.domain).name: domain_ce(model, blocks, exp.accelerator, exp.scale.eval_batch_size)}

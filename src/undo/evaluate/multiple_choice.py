@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 import torch
 
 from undo.data.corpora import ANSWER_CUE
+from undo.data.facts import FactSplit
 from undo.data.quiz import load_quiz
 from undo.errors import UserError
 from undo.evaluate.metrics import Metric
-from undo.evaluate.tasks import Task
+from undo.evaluate.tasks import Task, no_facts
 from undo.io.files import write_text
 
 if TYPE_CHECKING:  # annotations only: the experiment sits above this layer
@@ -103,28 +104,29 @@ class MultipleChoice(Task):
     def metrics(self) -> tuple[Metric, ...]:
         return (self.metric,)
 
-    def rows(self) -> list[dict]:
-        """The local task's documents: the quiz items of its categories."""
+    def rows(self, held_out: FactSplit | None = None) -> list[dict]:
+        """The local task's documents: the quiz items of its categories (with `held_out`, of its held-out part)."""
         rows = [
             {"question": i.question, "choices": list(i.choices), "label": i.label}
             for i in load_quiz()
-            if i.category in self.quiz
+            if i.category in self.quiz and (held_out is None or held_out.part(i.question) == "held_out")
         ]
         if not rows:
             raise UserError(f"no quiz items in categories {list(self.quiz)}: see undo.data.quiz.categories()")
         return rows
 
-    def include_path(self, exp: Experiment) -> str | None:
+    def include_path(self, exp: Experiment, held_out: FactSplit | None = None) -> str | None:
         if self.quiz is None:
+            no_facts(self, held_out)
             return None
-        return str(write_local_task(Path(exp.out) / "cache" / "lm_eval", self.task, self.rows()))
+        return str(write_local_task(Path(exp.out) / "cache" / "lm_eval", self.task, self.rows(held_out)))
 
-    def evaluate(self, model, exp: Experiment, names=None) -> dict[str, float]:
+    def evaluate(self, model, exp: Experiment, names=None, held_out=None) -> dict[str, float]:
         """lm-eval's accuracy of the live model; an unknown task name is one line."""
         from lm_eval import simple_evaluate  # heavy: only multiple-choice scoring needs lm-eval
         from lm_eval.models.huggingface import HFLM
 
-        include_path = self.include_path(exp)
+        include_path = self.include_path(exp, held_out)
         manager = task_manager(include_path)
         if self.task not in manager.all_tasks:
             where = f"the local tasks in {include_path}" if include_path else "lm-evaluation-harness"

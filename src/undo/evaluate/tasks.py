@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from undo.data.facts import FactSplit
+from undo.errors import UserError
 from undo.evaluate.metrics import Metric
 
 if TYPE_CHECKING:  # annotations only: the experiment sits above this layer
@@ -19,9 +21,21 @@ class Task:
     def metrics(self) -> tuple[Metric, ...]:
         raise NotImplementedError
 
-    def evaluate(self, model, exp: Experiment, names: set[str] | None = None) -> dict[str, float]:
-        """The task's metrics (only `names` when given, where the task can skip work)."""
+    def evaluate(
+        self, model, exp: Experiment, names: set[str] | None = None, held_out: FactSplit | None = None
+    ) -> dict[str, float]:
+        """The task's metrics (only `names` when given, where the task can skip work); with `held_out`, scored on
+        the held-out part of that split of its facts only."""
         raise NotImplementedError
+
+
+def no_facts(task: Task, held_out: FactSplit | None) -> None:
+    """A clear line where a held-out split is asked of a task whose items are not facts."""
+    if held_out is not None:
+        raise UserError(
+            f"{type(task).__name__} has no facts to hold out: a held-out-facts attack needs arithmetic or quiz "
+            "items (the language setting's attack and evaluation documents already differ)"
+        )
 
 
 def requested(setting, names: list[str] | None = None) -> set[str]:
@@ -33,15 +47,18 @@ def requested(setting, names: list[str] | None = None) -> set[str]:
     return wanted
 
 
-def evaluate(model, exp: Experiment, names: list[str] | None = None) -> dict[str, float]:
-    """The setting's metrics (all, or the named ones and what they are the mean of) for one model."""
+def evaluate(
+    model, exp: Experiment, names: list[str] | None = None, held_out: FactSplit | None = None
+) -> dict[str, float]:
+    """The setting's metrics (all, or the named ones and what they are the mean of) for one model; with
+    `held_out`, on the held-out facts of that split only."""
     setting = exp.setting
     wanted = requested(setting, names)
     values: dict[str, float] = {}
     for task in setting.tasks:
         needed = {m.name for m in task.metrics} & wanted
         if needed:
-            values.update(task.evaluate(model, exp, needed))
+            values.update(task.evaluate(model, exp, needed, held_out))
     for metric in setting.metrics.values():
         if metric.mean_of and metric.name in wanted:
             values[metric.name] = sum(values[part] for part in metric.mean_of) / len(metric.mean_of)

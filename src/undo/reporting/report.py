@@ -14,16 +14,16 @@ from collections import defaultdict
 from contextlib import suppress
 
 from undo.errors import UserError
-from undo.evaluate.metrics import Metric
 from undo.experiment import Experiment
 from undo.io.files import write_text
+from undo.reporting.families import families, table
+from undo.reporting.scoring import best_attack, reference_unlearned, robustness
 from undo.runs.identity import changed_inputs
-from undo.runs.names import DISTILLED, MATCHED, ORACLE, RESET, UNDO, UNLEARNED, selected
+from undo.runs.names import MATCHED, ORACLE, UNLEARNED, selected
 from undo.runs.rundir import run_identity
 from undo.runs.selection import resolve
 
 MODEL_STAGES = ("pretrain", "unlearn", "distill")
-DEFAULT_TEACHER = selected("maxent")
 # The attacks of a model and its robustness under them, per attacker (the learning-rate grid, or Optuna's search:
 # relearn's `search`) and whether every attacked model's forget-vocabulary embedding rows were first re-initialised
 # (relearn's reset_forget_rows, so that no score comes only from pushed-down logits): (attacker, reset) ->
@@ -34,46 +34,6 @@ ATTACKERS = {
     ("optuna", False): ("attack_optuna", "robustness_optuna", "optuna"),
     ("optuna", True): ("attack_optuna_after_reset", "robustness_optuna_after_reset", "optuna, reset"),
 }
-
-
-def best_attack(attacks: list[dict], metric: Metric) -> dict[int, dict]:
-    """Per step, the attacker's best forget performance over the learning-rate grid and the lr reaching it.
-
-    attacks: [{"lr": lr, "curve": [{"step": s, metric: value}, ...]}, ...]. The attacker wants the forget
-    performance back: the lowest CE, or the highest accuracy."""
-    best: dict[int, dict] = {}
-    for attack in attacks:
-        for point in attack["curve"]:
-            step, value = point["step"], point[metric.name]
-            current = best.get(step)
-            if current is None or metric.better(value, current["forget"]):
-                best[step] = {"forget": value, "lr": attack["lr"]}
-    return dict(sorted(best.items()))
-
-
-MIN_GAP = 0.02  # of |F(oracle)|: below it the oracle and the unlearned model are indistinguishable
-
-
-def robustness(forget_model: float, forget_unlearned: float, forget_oracle: float) -> float | None:
-    """(F(model) - F(unlearn-only)) / (F(oracle) - F(unlearn-only)): 0 = as weak as unlearning alone, 1 = as
-    robust as data filtering. None when the oracle and the unlearned model are within MIN_GAP of each other (as
-    after a reset of the forget rows in the language setting), where the ratio would be noise (e.g. -20)."""
-    gap = forget_oracle - forget_unlearned
-    if abs(gap) < 1e-12 or abs(gap) < MIN_GAP * abs(forget_oracle):
-        return None
-    return (forget_model - forget_unlearned) / gap
-
-
-def reference_unlearned(entry: dict) -> str:
-    """Which unlearn-only model a robustness score is measured against: a distilled (or reset) model's teacher;
-    for a robust-unlearning variant (e.g. maxent+sam) the plain method's selected run; the MaxEnt teacher
-    otherwise."""
-    if entry["role"] == UNLEARNED:
-        plain = entry["method"].split("+")[0]
-        return entry["name"] if plain == entry["method"] else selected(plain)
-    if entry["role"] in (DISTILLED, UNDO, RESET) and entry.get("teacher", "").startswith("unlearn/"):
-        return entry["teacher"]
-    return DEFAULT_TEACHER
 
 
 def score_attacks(entry: dict, reference: dict | None, oracle: dict | None, key: str, headline: int) -> dict | None:
@@ -144,16 +104,21 @@ def collect(exp: Experiment) -> dict:
         "oracle": has_oracle,
         "selected": teachers,
         "models": entries,
+        "families": families(exp, entries),
     }
 
 
 def attacks_by_model(exp: Experiment) -> dict[tuple[str, tuple[str, bool]], list[dict]]:
-    """{(attacked run, (attacker, reset)): [{"lr", "curve", "run"}, ...]}: every attack (every trial of a search)."""
+    """{(attacked run, (attacker, reset)): [{"lr", "curve", "run"}, ...]}: every attack of the scale's attack
+    family (every trial of a search that kept the retain metric)."""
     attacks = defaultdict(list)
     for ref in exp.finished_runs("relearn"):
         summary = exp.summary(ref)
+        if summary.get("family", "finetune") != exp.scale.attack_family:
+            continue
         attacker = (summary.get("attacker", "grid"), bool(summary.get("reset_forget_rows")))
-        runs = summary.get("trials") or [{"lr": summary["lr"], "curve": summary["curve"]}]
+        trials = [t for t in summary.get("trials", []) if t.get("feasible", True)]  # those that kept retain
+        runs = trials if "trials" in summary else [{"lr": summary["lr"], "curve": summary["curve"]}]
         attacks[summary["target"], attacker] += [{**run, "run": ref} for run in runs]
     return attacks
 
@@ -251,6 +216,7 @@ def markdown(results: dict) -> str:
             _fmt(e["compute_pct"], 1),
         ]))  # fmt: skip
     lines += _attackers_table(results["models"], budgets)
+    lines += table(results)
     details = [m for m in results["metrics"] if m not in (retain, forget)]
     if details:
         lines += [

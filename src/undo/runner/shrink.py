@@ -62,21 +62,26 @@ def _cut(params: dict, cut: Cut, steps: int) -> dict:
     if "optim" in params:
         optim = params["optim"]
         optim.update(steps=steps, warmup=0, grad_accum=min(optim.get("grad_accum", 1), cut.grad_accum))
+    search = params.get("search", {})
+    for knob, value in (("steps", steps), ("batch_size", cut.batch_size)):  # a searched attack's choices too
+        if search.get(knob):
+            search[knob] = [value]
     return params
 
 
 NUMBER = re.compile(r"\d+(\.\d+)?(e-?\d+)?")
 READS = ("model", "teacher", "student")
+FAMILY_KEYS = {"held_out", "shots", "lora", "probe", "quantize"}  # an attack's family (undo.stages.relearn.family)
 
 
 def shape(job: Job) -> tuple:
     """What a job exercises: its name with the numbers blanked (`maxent-lr#`, `maxent-sam-lr#`); for distillation
     its role and student (full distillation of any teacher is one code path); for an attack the stage of its
-    target (every attack trains the same way, whatever model it loads)."""
+    target and the keys of its family (every attack of a family runs the same way, whatever model it loads)."""
     if job.stage == "distill":
         return (job.stage, job.params.get("role"), job.params.get("student"))
     if job.stage == "relearn":
-        return (job.stage, job.params["model"].split("/")[0])
+        return (job.stage, job.params["model"].split("/")[0], *sorted(set(job.params) & FAMILY_KEYS))
     return (job.stage, NUMBER.sub("#", job.name))
 
 

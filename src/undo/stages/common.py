@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from undo.data.facts import FactSplit
 from undo.data.sampling import Mixture, Shard
 from undo.evaluate.tasks import evaluate, requested
 from undo.experiment import Experiment
@@ -13,9 +14,11 @@ from undo.training.loop import Evaluation, TrainResult, train
 from undo.training.objectives import Objective
 
 
-def mixture(exp: Experiment, weights: dict[str, float], batch_size: int, seed: int) -> Mixture | Shard:
-    """Batches of `batch_size` rows in all; each data-parallel process draws its share of them."""
-    stream = Mixture({d: exp.blocks(d, "train") for d in weights}, weights, batch_size, seed)
+def mixture(exp: Experiment, weights: dict[str, float], batch_size: int, seed: int, blocks=None) -> Mixture | Shard:
+    """Batches of `batch_size` rows in all, from `blocks(domain)` (default: the domain's training blocks); each
+    data-parallel process draws its share of them."""
+    blocks = blocks or (lambda domain: exp.blocks(domain, "train"))
+    stream = Mixture({d: blocks(d) for d in weights}, weights, batch_size, seed)
     accelerator = exp.accelerator
     return (
         stream
@@ -24,9 +27,10 @@ def mixture(exp: Experiment, weights: dict[str, float], batch_size: int, seed: i
     )
 
 
-def evaluator(exp: Experiment, metrics: list[str] | None = None):
-    """The named metrics of the setting (default: all of them), with the tasks they need."""
-    return lambda model: evaluate(model, exp, metrics)
+def evaluator(exp: Experiment, metrics: list[str] | None = None, held_out: FactSplit | None = None):
+    """The named metrics of the setting (default: all of them), with the tasks they need; with `held_out`, on
+    the held-out part of that split of the facts."""
+    return lambda model: evaluate(model, exp, metrics, held_out)
 
 
 def measured(exp: Experiment, ref: str, names: list[str] | None = None) -> dict | None:

@@ -1,66 +1,99 @@
-"""Relearning attack: finetune a model with plain next-token CE on forget data at a constant learning rate and
-record how fast the forget metric comes back; or search that learning rate with Optuna
-(undo.stages.attack_search), each trial an attack of the same shape."""
+"""Relearning attack: finetune a model with plain next-token CE on forget data and record how fast the forget
+metric comes back; or search the attack's learning rate with Optuna (undo.stages.attack_search), each trial an
+attack of the same shape. The attack's family (undo.attacks) varies what is trained (all weights, LoRA
+adapters, the head only), on what (forget data, part of its facts, a few blocks, retain or unrelated text), or
+replaces training by quantizing the weights."""
 
 from __future__ import annotations
 
 from pydantic import model_validator
 
+from undo.attacks.heldout import HeldOut
+from undo.attacks.lora import Lora, merged, with_lora
+from undo.attacks.probe import HeadOnly
+from undo.attacks.quantize import Quantize, quantize
 from undo.experiment import Experiment
-from undo.params import Bool, Count, LearningRate, Mix, Optim, RunRef, Schema, Seed, StageParams
+from undo.params import Bool, Count, Mix, Optim, RunRef, StageParams
 from undo.runs.names import ATTACK
 from undo.runs.rundir import RunDir
 from undo.runs.selection import resolve
 from undo.runs.tracking import Tracker
 from undo.stages import attack_search
+from undo.stages.attack_search import Search
 from undo.stages.common import evaluator, fit, measured, mixture, save, summarize
 from undo.stages.forget_vocab import forget_vocabulary, reset_rows
 from undo.training.loop import TrainResult
 from undo.training.objectives import LanguageModeling
 
 
-class Search(Schema):
-    """The Optuna attacker: `trials` attacks at learning rates proposed log-uniformly in [low, high]."""
-
-    trials: Count
-    low: LearningRate
-    high: LearningRate
-    seed: Seed = 0
-
-    @model_validator(mode="after")
-    def _range(self):
-        if self.low >= self.high:
-            raise ValueError(f"low {self.low:g} must be below high {self.high:g}")
-        return self
-
-
 class Params(StageParams):
     model: RunRef  # the attacked model
-    optim: Optim  # constant lr; with `search`, each trial replaces the lr with its own
+    optim: Optim | None = None  # with `search`, each trial replaces the lr with its own; None: quantize only
+    batch_size: Count | None = None
     search: Search | None = None
     mix: Mix | None = None  # default: the forget domain only; the mixed-data attack adds the retain domain
     save_model: Bool = False
     # first re-initialise the model's forget-vocabulary embedding rows (the report's robustness_after_reset)
     reset_forget_rows: Bool = False
+    held_out: HeldOut | None = None  # train on one part of the forget facts, score the forget metric on the rest
+    shots: Count | None = None  # the forget data: its first `shots` token blocks, repeated
+    lora: Lora | None = None  # train low-rank adapters instead of every weight
+    probe: Bool = False  # train the output head and the embeddings only
+    quantize: Quantize | None = None  # no training: quantize the weights and read both metrics
 
     @model_validator(mode="after")
-    def _one_model(self):
+    def _consistent(self):
         if self.search is not None and self.save_model:
             raise ValueError("a searched attack trains one model per trial: drop save_model")
+        if self.lora is not None and self.probe:
+            raise ValueError("lora and probe choose different weights to train: keep one")
+        if self.search is not None and self.search.lora_rank and self.lora is None:
+            raise ValueError("search.lora_rank searches a LoRA attack's rank: add lora")
+        keys = ("optim", "batch_size", "search", "mix", "shots", "lora", "probe", "save_model", "reset_forget_rows")
+        training = [key for key in keys if getattr(self, key)]
+        if self.quantize is not None and training:
+            raise ValueError(f"a quantization attack does not train: drop {training[0]}")
+        if self.quantize is None and (self.optim is None or self.batch_size is None):
+            raise ValueError("an attack that trains needs optim and batch_size (or quantize, which does not train)")
         return self
 
     def inputs(self) -> dict[str, str]:
         return {"model": self.model}
 
 
+def family(exp: Experiment, params: Params) -> str:
+    """The attack family the report groups by: quantize, or what is trained (finetune, lora, probe) joined by
+    "+" to its data where that is not the forget data (few-shot-N, retain-only, off-target) and to held-out, e.g.
+    "finetune", "probe+held-out", "finetune+retain-only"."""
+    if params.quantize is not None:
+        return f"quantize-int{params.quantize.bits}-{params.quantize.method}"
+    parts = ["probe" if params.probe else "lora" if params.lora is not None else "finetune"]
+    domains = set(params.mix or exp.setting.forget_mix)
+    if params.shots is not None:
+        parts.append(f"few-shot-{params.shots}")
+    elif not domains & set(exp.setting.forget_mix):
+        parts.append("retain-only" if domains <= set(exp.setting.retain_mix) else "off-target")
+    if params.held_out is not None:
+        parts.append("held-out")
+    return "+".join(parts)
+
+
 def run(exp: Experiment, rundir: RunDir, tracker: Tracker, params: Params) -> dict:
     target = resolve(exp, params.model)
     rundir.record_inputs(exp, model=target)
+    identity = dict(
+        role=ATTACK,
+        target=target,
+        target_ref=params.model,
+        reset_forget_rows=params.reset_forget_rows,
+        family=family(exp, params),
+    )
+    if params.quantize is not None:
+        return _quantized(exp, params, target, identity)
     attack = Attack(exp, rundir, tracker, params, target)
-    identity = dict(role=ATTACK, target=target, target_ref=params.model, reset_forget_rows=params.reset_forget_rows)
     if params.search is not None:
-        return _searched(exp, tracker, params.search, attack, identity)
-    result, model, data = attack(params.optim)
+        return _searched(exp, tracker, attack, identity)
+    result, model, data = attack(params)
     retain = evaluator(exp, [exp.setting.retain.name])(model)  # measured once, at the end
     if params.save_model:
         save(exp, rundir, model)
@@ -77,61 +110,89 @@ class Attack:
     def __init__(self, exp: Experiment, rundir: RunDir, tracker: Tracker, params: Params, target: str):
         self.exp, self.rundir, self.tracker, self.params, self.target = exp, rundir, tracker, params, target
         self.forget_rows = forget_vocabulary(exp) if params.reset_forget_rows else None
+        self.held_out = params.held_out.split() if params.held_out is not None else None
         forget = [exp.setting.forget.name]
         # The curve needs the forget metric only, often; the retain metric is measured once at the end.
-        self.forget_only = evaluator(exp, forget)
-        self.start = None if params.reset_forget_rows else measured(exp, target, forget)
+        self.forget_only = evaluator(exp, forget, self.held_out)
+        unchanged = not params.reset_forget_rows and self.held_out is None  # scored as the model's own summary
+        self.start = measured(exp, target, forget) if unchanged else None
 
-    def __call__(self, optim: Optim, trial: int | None = None):
-        """(result, attacked model, data stream); a search's trial neither logs its steps nor checkpoints."""
-        exp, params = self.exp, self.params
+    def blocks(self, domain: str):
+        """A domain's training blocks: of the forget domains, only the shown facts, or the first `shots` blocks."""
+        if domain not in self.exp.setting.forget_mix:
+            return self.exp.blocks(domain, "train")
+        facts = self.held_out.source("shown") if self.held_out is not None else None
+        return self.exp.blocks(domain, "train", facts).head(self.params.shots)
+
+    def __call__(self, params: Params, trial: int | None = None):
+        """(result, attacked model, data stream) of an attack with these params (the job's, or a search trial's
+        variation of them); a search's trial neither logs its steps nor checkpoints."""
+        exp = self.exp
         model = exp.load_model(self.target)
         if self.forget_rows is not None:
             reset_rows(model, self.forget_rows, params.seed)
-        data = mixture(exp, params.mix or exp.setting.forget_mix, params.batch_size, params.seed)
+        if params.lora is not None:
+            model = with_lora(model, params.lora)
+        data = mixture(exp, params.mix or exp.setting.forget_mix, params.batch_size, params.seed, self.blocks)
         result = fit(
             exp,
             self.rundir,
             self.tracker,
             model,
-            LanguageModeling(params.chunk_rows),
+            (HeadOnly if params.probe else LanguageModeling)(params.chunk_rows),
             {"train": data},
             params,
-            optim=optim,
             evaluate=self.forget_only,
             start_metrics=self.start,
             trial=trial,
         )
-        return result, model, data
+        return result, merged(model) if params.lora is not None else model, data
 
 
-def _searched(exp: Experiment, tracker: Tracker, search: Search, attack: Attack, identity: dict) -> dict:
-    """One attack per Optuna trial; the summary keeps every trial, and the best one's curve."""
+def _quantized(exp: Experiment, params: Params, target: str, identity: dict) -> dict:
+    """The target quantized and measured: the forget metric (on the held-out facts, with `held_out`), the retain
+    metric; its curve is the one point at step 0."""
+    model = quantize(exp.load_model(target), params.quantize)
+    held_out = params.held_out.split() if params.held_out is not None else None
+    forget = evaluator(exp, [exp.setting.forget.name], held_out)(model)
+    metrics = {**forget, **evaluator(exp, [exp.setting.retain.name])(model)}
+    curve = [{"step": 0, **forget}]
+    return summarize(TrainResult(), model, metrics, **identity, attacker="quantize", curve=curve)
+
+
+def _searched(exp: Experiment, tracker: Tracker, attack: Attack, identity: dict) -> dict:
+    """One attack per Optuna trial; the summary keeps every trial, the best feasible value after each, and the
+    strongest feasible trial's curve (with none feasible, the model's own start: no attack kept the retain
+    metric). The retain metric is measured after each trial only when the search constrains it."""
+    setting, params, search = exp.setting, attack.params, attack.params.search
+    forget, retain = setting.forget, setting.retain
     results, last = [], {}
-    forget = exp.setting.forget.name
+    before = exp.summary(attack.target)["metrics"][retain.name]
 
-    def trial(lr: float) -> list[dict]:
-        result, last["model"], _ = attack(attack.params.optim.model_copy(update={"lr": lr}), trial=len(results) + 1)
+    def trial(choice: dict) -> tuple[list[dict], float | None]:
+        trial_params = attack_search.chosen(params, choice, setting.forget_mix, setting.retain_mix)
+        result, last["model"], _ = attack(trial_params, trial=len(results) + 1)
         results.append(result)
         curve = _curve(result)
-        tracker.log({"kind": "trial", "trial": len(results), "lr": lr, forget: curve[-1][forget]}, len(results))
-        return curve
+        kept = None if search.retain_epsilon is None else evaluator(exp, [retain.name])(last["model"])[retain.name]
+        record = {"trial": len(results), **choice, forget.name: curve[-1][forget.name], retain.name: kept}
+        tracker.log({"kind": "trial", **record}, len(results))
+        return curve, kept
 
-    trials = attack_search.search(trial, exp.setting.forget, search.trials, search.low, search.high, search.seed)
-    best = max(trials, key=lambda t: _attacker_score(exp, t))
+    def feasible(kept: float | None) -> bool:
+        return search.retain_epsilon is None or retain.degradation(kept, before) <= search.retain_epsilon
+
+    trials = attack_search.search(trial, forget, search, feasible)
+    best = attack_search.best(trials, forget)
+    curve = best["curve"] if best is not None else trials[0]["curve"][:1]
     total = TrainResult(**{k: sum(getattr(r, k) for r in results) for k in ("steps", "tokens", "flops", "seconds")})
     summary = summarize(
-        total, last["model"], {forget: best["curve"][-1][forget]}, **identity, attacker="optuna", lr=best["lr"],
-        curve=best["curve"],
+        total, last["model"], {forget.name: curve[-1][forget.name]}, **identity, attacker="optuna",
+        lr=best["choice"]["lr"] if best else None, choice=best["choice"] if best else None, curve=curve,
     )  # fmt: skip
-    summary["trials"] = trials
+    summary["trials"] = [{"lr": t["choice"]["lr"], **t} for t in trials]
+    summary["best_so_far"] = attack_search.best_so_far(trials, forget)
     return summary
-
-
-def _attacker_score(exp: Experiment, trial: dict) -> float:
-    """How far the trial brought the forget metric back at its last step (higher = a stronger attack)."""
-    value = trial["curve"][-1][exp.setting.forget.name]
-    return value if exp.setting.forget.higher_is_better else -value
 
 
 def _curve(result: TrainResult) -> list[dict]:

@@ -94,8 +94,8 @@ class TrainState:
 
     @classmethod
     def start(cls, model: nn.Module, objective: Objective, streams: dict, optim: Optim, accelerator) -> TrainState:
-        """Mark the objective's parameters trainable (default: all), build AdamW and its schedule, and move the
-        model (and any forward-only model of the objective) to the accelerator's device."""
+        """Mark the objective's parameters trainable (default: all), build the optimiser and its schedule, and move
+        the model (and any forward-only model of the objective) to the accelerator's device."""
         missing = [name for name in objective.streams if name not in streams]
         if missing:
             raise UserError(

@@ -1,4 +1,5 @@
-"""AdamW with its learning-rate schedule, and sharpness-aware minimisation's ascent step (SAM)."""
+"""The optimiser (AdamW, SGD or Adagrad) with its learning-rate schedule, and sharpness-aware minimisation's
+ascent step (SAM)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,23 @@ from torch import nn
 
 from undo.params import Optim
 
+SGD_MOMENTUM = 0.9
 
-def make_optimizer(params: list[nn.Parameter], optim: Optim) -> torch.optim.AdamW:
-    """Weight decay on matrices only; norms' gains are not decayed."""
+
+def make_optimizer(params: list[nn.Parameter], optim: Optim) -> torch.optim.Optimizer:
+    """`optim.optimizer` with weight decay on matrices only; norms' gains are not decayed."""
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     groups = [
         {"params": decay, "weight_decay": optim.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=optim.lr, betas=optim.betas)
+    groups = [g for g in groups if g["params"]]
+    if optim.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=optim.lr, momentum=SGD_MOMENTUM)
+    if optim.optimizer == "adagrad":
+        return torch.optim.Adagrad(groups, lr=optim.lr)
+    return torch.optim.AdamW(groups, lr=optim.lr, betas=optim.betas)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, optim: Optim):

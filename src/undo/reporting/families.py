@@ -1,0 +1,105 @@
+"""The attack suite's view (`--attacks suite`): for each attacked model and attack family, the strongest attack's
+forget metric at the scale's last budget, its robustness against the oracle and the unlearned teacher under the
+same family's strongest attack, and the worst case over families.
+
+A family is what undo.stages.relearn.family names (finetune, lora, probe, quantize-..., with +retain-only,
++few-shot-N, +held-out). A searched attack's trials count only where they kept the retain metric; a
+quantization attack has one point, at step 0, which stands for every budget.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from contextlib import suppress
+
+from undo.errors import UserError
+from undo.evaluate.metrics import Metric
+from undo.experiment import Experiment
+from undo.reporting.scoring import reference_unlearned, robustness
+from undo.runs.names import BASE, ORACLE
+from undo.runs.selection import resolve
+
+
+def attacks_by_family(exp: Experiment) -> dict[tuple[str, str], list[dict]]:
+    """{(attacked run, family): [{"lr", "curve", "run"}, ...]}: every attack of every family."""
+    attacks = defaultdict(list)
+    for ref in exp.finished_runs("relearn"):
+        summary = exp.summary(ref)
+        if summary.get("reset_forget_rows"):
+            continue  # the reset control is its own attacker (report.ATTACKERS)
+        trials = [t for t in summary.get("trials", []) if t.get("feasible", True)]
+        runs = trials if "trials" in summary else [{"lr": summary.get("lr"), "curve": summary["curve"]}]
+        attacks[summary["target"], summary.get("family", "finetune")] += [{**run, "run": ref} for run in runs]
+    return attacks
+
+
+def strongest(runs: list[dict], forget: Metric, budget: int) -> dict:
+    """The strongest forget value at `budget` (or the last step before it: a quantized model's step 0) and the
+    run that reached it."""
+    points = [(point, run["run"]) for run in runs for point in run["curve"] if point["step"] <= budget]
+    step = max(point["step"] for point, _ in points)
+    sign = 1 if forget.higher_is_better else -1
+    point, run = max(((p, r) for p, r in points if p["step"] == step), key=lambda pr: sign * pr[0][forget.name])
+    return {"forget": point[forget.name], "step": step, "run": run}
+
+
+def families(exp: Experiment, entries: list[dict]) -> dict | None:
+    """{"budget", "families", "models": {model: {family: {"forget", "step", "run", "robustness"}, "worst": ...}}}
+    for every model attacked by more than one family (None when none was)."""
+    attacks = attacks_by_family(exp)
+    budget = exp.scale.attack_budgets[-1]
+    targets = defaultdict(dict)
+    for (target, family), runs in attacks.items():
+        targets[target][family] = strongest(runs, exp.setting.forget, budget)
+    suite = {t: f for t, f in targets.items() if len(f) > 1}
+    if not suite:
+        return None
+    by_name = {e["name"]: e for e in entries}
+    anchor = ORACLE if ORACLE in targets else None
+    forget = exp.setting.forget
+    models = {}
+    for target, found in suite.items():
+        reference = None
+        if target in by_name and anchor is not None:
+            with suppress(UserError):  # no unlearned model of that method
+                reference = resolve(exp, reference_unlearned(by_name[target]))
+        for family, point in found.items():
+            ends = [targets.get(r, {}).get(family) for r in (reference, anchor)]
+            if all(ends):
+                point["robustness"] = robustness(point["forget"], ends[0]["forget"], ends[1]["forget"])
+        scored = [p["robustness"] for p in found.values() if p.get("robustness") is not None]
+        strongest_family = max(found, key=lambda f: found[f]["forget"] * (1 if forget.higher_is_better else -1))
+        models[target] = {**found, "worst": {"robustness": min(scored) if scored else None, "family": strongest_family}}
+    names = sorted({f for found in suite.values() for f in found})
+    return {"budget": budget, "anchor": anchor or BASE, "families": names, "models": models}
+
+
+def table(results: dict) -> list[str]:
+    """results.md's section: each model's strongest forget value per family (robustness in brackets)."""
+    view = results.get("families")
+    if not view:
+        return []
+    names, forget = view["families"], results["forget_metric"]
+    head = ["model", *names, "worst robustness", "strongest family"]
+    lines = [
+        "",
+        f"The attack suite: {forget} after each family's strongest attack at {view['budget']} steps (quantization: "
+        "no training), robustness against the oracle and the unlearned teacher under that family's strongest "
+        "attack in brackets:",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for model, found in view["models"].items():
+        worst = found["worst"]["robustness"]
+        cells = [_cell(found.get(name)) for name in names]
+        cells += ["–" if worst is None else f"{worst:.2f}", found["worst"]["family"]]
+        lines.append("| " + " | ".join([model, *cells]) + " |")
+    return lines
+
+
+def _cell(point: dict | None) -> str:
+    if point is None:
+        return "–"
+    robust = point.get("robustness")
+    return f"{point['forget']:.3f}" + ("" if robust is None else f" ({robust:.2f})")
