@@ -134,7 +134,8 @@ def key_models(setting: str, scale: str) -> list[str]:
     each method's selected teacher, and every student of the distill grid (full distillation, UNDO at each alpha,
     oracle matching)."""
     start = ORACLE if any(job.name == "oracle" for job in run_pretrain.GRIDS[(setting, scale)]) else BASE
-    return [start, *(selected(method) for method in METHODS), *(job.ref for job in run_distill.GRIDS[(setting, scale)])]
+    methods = sorted({job.params["method"] for job in run_unlearn.GRIDS[(setting, scale)]})
+    return [start, *(selected(method) for method in methods), *(job.ref for job in run_distill.GRIDS[(setting, scale)])]
 
 
 def attack_suite(

@@ -248,3 +248,13 @@ def test_the_report_scores_each_family_against_the_oracle_and_teacher_under_the_
     assert "| distill/full-maxent | 6.000 (0.50) | 7.400 (0.95) | 6.500 (0.25) | 0.25 | finetune |" in markdown(
         collect(exp)
     )
+
+
+def test_a_family_is_scored_only_where_it_moved_the_unlearned_model_beyond_noise():
+    from undo.evaluate.metrics import Metric
+    from undo.reporting.families import moved
+
+    accuracy, ce = Metric("acc", higher_is_better=True), Metric("ce", higher_is_better=False, relative=True)
+    assert not moved(accuracy, 0.057, 0.060)  # int4 on arithmetic's MaxEnt teacher: nothing came back
+    assert moved(accuracy, 0.050, 0.476) and not moved(accuracy, 0.476, 0.050)
+    assert not moved(ce, 8.973, 8.973) and moved(ce, 7.70, 5.40)  # CE: relative, MIN_GAP

@@ -15,7 +15,7 @@ from contextlib import suppress
 from undo.errors import UserError
 from undo.evaluate.metrics import Metric
 from undo.experiment import Experiment
-from undo.reporting.scoring import reference_unlearned, robustness
+from undo.reporting.scoring import MIN_GAP, reference_unlearned, robustness
 from undo.runs.names import BASE, ORACLE
 from undo.runs.selection import resolve
 
@@ -34,18 +34,30 @@ def attacks_by_family(exp: Experiment) -> dict[tuple[str, str], list[dict]]:
 
 
 def strongest(runs: list[dict], forget: Metric, budget: int) -> dict:
-    """The strongest forget value at `budget` (or the last step before it: a quantized model's step 0) and the
-    run that reached it."""
+    """The strongest forget value at `budget` (or the last step before it: a quantized model's step 0), the run
+    that reached it, and where the attack started (None for an attack that does not train: its step 0 is after)."""
     points = [(point, run["run"]) for run in runs for point in run["curve"] if point["step"] <= budget]
     step = max(point["step"] for point, _ in points)
     sign = 1 if forget.higher_is_better else -1
     point, run = max(((p, r) for p, r in points if p["step"] == step), key=lambda pr: sign * pr[0][forget.name])
-    return {"forget": point[forget.name], "step": step, "run": run}
+    start = next((p[forget.name] for p, _ in points if p["step"] == 0), None) if step > 0 else None
+    return {"forget": point[forget.name], "step": step, "run": run, "start": start}
+
+
+ACCURACY_FLOOR = 0.05  # accuracy points: a smaller change is within the noise of a few hundred items
+
+
+def moved(forget: Metric, before: float, after: float) -> bool:
+    """Whether an attack brought the forget metric back beyond noise: by MIN_GAP relatively (CE), by
+    ACCURACY_FLOOR points (accuracy). Robustness under a family that moves nothing (quantization, often) would
+    only restate how far apart the models were before the attack."""
+    return forget.degradation(before, after) >= (MIN_GAP if forget.relative else ACCURACY_FLOOR)
 
 
 def families(exp: Experiment, entries: list[dict]) -> dict | None:
     """{"budget", "families", "models": {model: {family: {"forget", "step", "run", "robustness"}, "worst": ...}}}
-    for every model attacked by more than one family (None when none was)."""
+    for every model attacked by more than one family (None when none was). Robustness is left out where the
+    family's strongest attack did not move the unlearned reference beyond noise (`moved`)."""
     attacks = attacks_by_family(exp)
     budget = exp.scale.attack_budgets[-1]
     targets = defaultdict(dict)
@@ -65,13 +77,18 @@ def families(exp: Experiment, entries: list[dict]) -> dict | None:
                 reference = resolve(exp, reference_unlearned(by_name[target]))
         for family, point in found.items():
             ends = [targets.get(r, {}).get(family) for r in (reference, anchor)]
-            if all(ends):
+            if all(ends) and moved(forget, _start(ends[0], by_name, reference), ends[0]["forget"]):
                 point["robustness"] = robustness(point["forget"], ends[0]["forget"], ends[1]["forget"])
         scored = [p["robustness"] for p in found.values() if p.get("robustness") is not None]
         strongest_family = max(found, key=lambda f: found[f]["forget"] * (1 if forget.higher_is_better else -1))
         models[target] = {**found, "worst": {"robustness": min(scored) if scored else None, "family": strongest_family}}
     names = sorted({f for found in suite.values() for f in found})
     return {"budget": budget, "anchor": anchor or BASE, "families": names, "models": models}
+
+
+def _start(point: dict, by_name: dict, ref: str) -> float:
+    """Where a family's attack on `ref` started: its curve's step 0, or the model's own forget metric."""
+    return point["start"] if point["start"] is not None else by_name[ref]["metrics"]["forget"]
 
 
 def table(results: dict) -> list[str]:
