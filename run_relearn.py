@@ -2,8 +2,10 @@
 
     python run_relearn.py                                  # embedded language grid, CPU-sized
     python run_relearn.py --setting language --scale paper
+    python run_relearn.py --attacks suite                  # and every attack family against the key models
 
-The attacker is the strongest learning rate at each step budget (run_eval.py takes the best over the grid).
+The attacker is the strongest learning rate at each step budget (run_eval.py takes the best over the grid); with
+the suite, the report also scores each model under each family's strongest attack (docs/attacks.md).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import run_unlearn
 from undo.cli import guarded, run_stage
 from undo.runner.jobs import Job
 from undo.runs.names import BASE, ORACLE, selected
-from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS
+from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS, SETTINGS
 from undo.unlearning import METHODS
 
 
@@ -167,7 +169,7 @@ def attack_suite(
             **evals,
         },
         **{f"{name}-lr{lr:g}": {"optim": {"lr": lr, **optim}, **extra}
-           for name, extra in [("retain-only", {**plain, "mix": RETAIN_MIX[setting]}),
+           for name, extra in [("retain-only", {**plain, "mix": SETTINGS[setting].retain_mix}),
                                *([("off-target", {**plain, "mix": {off_target: 1.0}})] if off_target else []),
                                *([("held-out", {**evals, "held_out": {"key": 0}})] if setting == "arithmetic" else []),
                                ("few10", {**evals, "shots": 10}), ("few100", {**evals, "shots": 100})]
@@ -184,7 +186,6 @@ def attack_suite(
 
 
 RETAIN_EPSILON = 0.1  # the searched attacker's retain constraint: 10% relative CE, or 10 accuracy points
-RETAIN_MIX = {"language": {"en": 1.0}, "arithmetic": {"addsub": 1.0}, "wmdp": {"retain": 1.0}}
 SUITES = {
     ("language", "embedded"): attack_suite("language", "embedded", off_target=None, **LANGUAGE_EMBEDDED),
     ("arithmetic", "embedded"): attack_suite("arithmetic", "embedded", off_target="en", **ARITHMETIC_EMBEDDED),
