@@ -258,3 +258,15 @@ def test_a_family_is_scored_only_where_it_moved_the_unlearned_model_beyond_noise
     assert not moved(accuracy, 0.057, 0.060)  # int4 on arithmetic's MaxEnt teacher: nothing came back
     assert moved(accuracy, 0.050, 0.476) and not moved(accuracy, 0.476, 0.050)
     assert not moved(ce, 8.973, 8.973) and moved(ce, 7.70, 5.40)  # CE: relative, MIN_GAP
+
+
+def test_recovery_steps_and_area_against_the_base_by_hand():
+    from undo.reporting.families import recovery
+
+    # CE from 8.0 (unlearned) towards the base's 4.0: half the gap closed at step 10, 90% at step 30
+    got = recovery({0: 8.0, 10: 6.0, 20: 5.0, 30: 4.3}, base=4.0)
+    closed = [0.0, 0.5, 0.75, 0.925]  # by hand: (8 - F) / (8 - 4)
+    area = sum(10 * (a + b) / 2 for a, b in zip(closed, closed[1:], strict=False)) / 30
+    assert got == {"steps_50": 10, "steps_90": 30, "area": pytest.approx(area)}
+    assert recovery({0: 0.05, 10: 0.2, 30: 0.3}, base=0.45)["steps_50"] == 30  # accuracy: up is recovery
+    assert recovery({0: 0.05, 10: 0.1}, base=0.45)["steps_90"] is None and recovery({0: 0.05}, base=0.45) is None

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from contextlib import suppress
+from itertools import pairwise
 
 from undo.errors import UserError
 from undo.evaluate.metrics import Metric
 from undo.experiment import Experiment
-from undo.reporting.scoring import MIN_GAP, reference_unlearned, robustness
+from undo.reporting.scoring import MIN_GAP, best_attack, reference_unlearned, robustness
 from undo.runs.names import BASE, ORACLE
 from undo.runs.selection import resolve
 
@@ -54,19 +55,39 @@ def moved(forget: Metric, before: float, after: float) -> bool:
     return forget.degradation(before, after) >= (MIN_GAP if forget.relative else ACCURACY_FLOOR)
 
 
+def recovery(curve: dict[int, float], base: float) -> dict | None:
+    """How the strongest attack's curve (forget value per step, from step 0) closes the gap between where it
+    started and the base model, which never forgot: the first step at which it has closed 50% and 90% of it (None:
+    not within the curve), and the area under the closed share over the curve's steps, as a share of their span
+    (0: nothing came back; 1: all of it at once). None for a curve of one point or no gap."""
+    steps = sorted(curve)
+    start = curve[steps[0]]
+    if len(steps) < 2 or base == start:
+        return None
+    closed = [(step, (curve[step] - start) / (base - start)) for step in steps]
+    first = {share: next((step for step, c in closed if c >= share), None) for share in (0.5, 0.9)}
+    area = sum((b - a) * (ca + cb) / 2 for (a, ca), (b, cb) in pairwise(closed))
+    return {"steps_50": first[0.5], "steps_90": first[0.9], "area": area / (steps[-1] - steps[0])}
+
+
 def families(exp: Experiment, entries: list[dict]) -> dict | None:
-    """{"budget", "families", "models": {model: {family: {"forget", "step", "run", "robustness"}, "worst": ...}}}
-    for every model attacked by more than one family (None when none was). Robustness is left out where the
-    family's strongest attack did not move the unlearned reference beyond noise (`moved`)."""
+    """{"budget", "families", "models": {model: {family: {"forget", "step", "run", "robustness", "recovery"},
+    "worst": ...}}} for every model attacked by more than one family (None when none was). Robustness is left out
+    where the family's strongest attack did not move the unlearned reference beyond noise (`moved`); recovery
+    (`recovery`, against the base model's forget metric before any attack) where the base is in the tree, with
+    its area as a share of the oracle's under the same family."""
     attacks = attacks_by_family(exp)
     budget = exp.scale.attack_budgets[-1]
+    by_name = {e["name"]: e for e in entries}
+    base = by_name[BASE]["metrics"]["forget"] if BASE in by_name else None
     targets = defaultdict(dict)
     for (target, family), runs in attacks.items():
-        targets[target][family] = strongest(runs, exp.setting.forget, budget)
+        point = targets[target][family] = strongest(runs, exp.setting.forget, budget)
+        curve = {step: best["forget"] for step, best in best_attack(runs, exp.setting.forget).items() if step <= budget}
+        point["recovery"] = recovery(curve, base) if base is not None else None
     suite = {t: f for t, f in targets.items() if len(f) > 1}
     if not suite:
         return None
-    by_name = {e["name"]: e for e in entries}
     anchor = ORACLE if ORACLE in targets else None
     forget = exp.setting.forget
     models = {}
@@ -79,6 +100,9 @@ def families(exp: Experiment, entries: list[dict]) -> dict | None:
             ends = [targets.get(r, {}).get(family) for r in (reference, anchor)]
             if all(ends) and moved(forget, _start(ends[0], by_name, reference), ends[0]["forget"]):
                 point["robustness"] = robustness(point["forget"], ends[0]["forget"], ends[1]["forget"])
+            oracle_area = (ends[1] or {}).get("recovery") or {}
+            if point["recovery"] and oracle_area.get("area"):
+                point["recovery"]["area_vs_oracle"] = point["recovery"]["area"] / oracle_area["area"]
         scored = [p["robustness"] for p in found.values() if p.get("robustness") is not None]
         strongest_family = max(found, key=lambda f: found[f]["forget"] * (1 if forget.higher_is_better else -1))
         models[target] = {**found, "worst": {"robustness": min(scored) if scored else None, "family": strongest_family}}
