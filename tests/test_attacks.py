@@ -265,8 +265,8 @@ def test_recovery_steps_and_area_against_the_base_by_hand():
 
     # CE from 8.0 (unlearned) towards the base's 4.0: half the gap closed at step 10, 90% at step 30
     got = recovery({0: 8.0, 10: 6.0, 20: 5.0, 30: 4.3}, base=4.0)
-    closed = [0.0, 0.5, 0.75, 0.925]  # by hand: (8 - F) / (8 - 4)
-    area = sum(10 * (a + b) / 2 for a, b in zip(closed, closed[1:], strict=False)) / 30
+    # closed share by hand, (8 - F) / (8 - 4): 0, 0.5, 0.75, 0.925; trapezoids of 10 steps over a span of 30
+    area = (10 * (0 + 0.5) / 2 + 10 * (0.5 + 0.75) / 2 + 10 * (0.75 + 0.925) / 2) / 30
     assert got == {"steps_50": 10, "steps_90": 30, "area": pytest.approx(area)}
     assert recovery({0: 0.05, 10: 0.2, 30: 0.3}, base=0.45)["steps_50"] == 30  # accuracy: up is recovery
     assert recovery({0: 0.05, 10: 0.1}, base=0.45)["steps_90"] is None and recovery({0: 0.05}, base=0.45) is None
