@@ -17,7 +17,7 @@ class Lora(Schema):
 
     rank: Count = 8
     alpha: Annotated[float, Strict(), Field(gt=0)] = 16.0
-    targets: tuple[Annotated[str, Field(pattern="|".join(PROJECTIONS))], ...] = PROJECTIONS
+    targets: tuple[Annotated[str, Field(pattern=f"^({'|'.join(PROJECTIONS)})$")], ...] = PROJECTIONS
 
 
 def with_lora(model, lora: Lora):

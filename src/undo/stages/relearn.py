@@ -1,6 +1,6 @@
 """Relearning attack: finetune a model with plain next-token CE on forget data and record how fast the forget
-metric comes back; or search the attack's learning rate with Optuna (undo.stages.attack_search), each trial an
-attack of the same shape. The attack's family (undo.attacks) varies what is trained (all weights, LoRA
+metric comes back; or search the attack's learning rate and other knobs with Optuna (undo.stages.attack_search),
+each trial an attack of the job's family. The attack's family (undo.attacks) varies what is trained (all weights, LoRA
 adapters, the head only), on what (forget data, part of its facts, a few blocks, retain or unrelated text), or
 replaces training by quantizing the weights."""
 
@@ -175,7 +175,8 @@ def _searched(exp: Experiment, tracker: Tracker, attack: Attack, identity: dict)
         results.append(result)
         curve = _curve(result)
         kept = None if search.retain_epsilon is None else evaluator(exp, [retain.name])(last["model"])[retain.name]
-        record = {"trial": len(results), **choice, forget.name: curve[-1][forget.name], retain.name: kept}
+        record = {"trial": len(results), **choice, forget.name: curve[-1][forget.name]}
+        record.update({} if kept is None else {retain.name: kept})
         tracker.log({"kind": "trial", **record}, len(results))
         return curve, kept
 
