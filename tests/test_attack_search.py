@@ -7,7 +7,7 @@ import json
 import math
 
 import pytest
-from planting import plant_run
+from planting import plant_run, plant_scored_models
 
 from undo.evaluate.metrics import Metric
 from undo.params import InvalidParams
@@ -98,14 +98,7 @@ def test_a_searched_attack_keeps_every_trial_and_repeats_with_its_seed(exp):
 
 
 def test_the_report_scores_the_optuna_attacker_apart_from_the_grid(exp):
-    summaries = {
-        "pretrain/base": {"role": "base"},
-        "pretrain/oracle": {"role": "oracle"},
-        "unlearn/maxent-lr1": {"role": "unlearned", "method": "maxent", "base": "pretrain/base"},
-        "distill/full-maxent": {"role": "distilled", "method": "maxent", "teacher": "unlearn/maxent-lr1"},
-    }
-    for ref, extra in summaries.items():
-        plant_run(exp, ref, {"metrics": {"en_ce": 4.0, "ko_ce": 8.0}, "steps": 1, "flops": 1.0, **extra})
+    plant_scored_models(exp)
     grid = {"oracle": [9.0, 7.0], "unlearn/maxent-lr1": [8.0, 5.0], "distill/full-maxent": [8.5, 6.0]}
     searched = {
         "oracle": ([9.0, 6.5], [9.0, 6.0]),

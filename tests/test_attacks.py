@@ -210,18 +210,11 @@ def test_held_out_scoring_asks_exactly_the_held_out_items(exp, monkeypatch):
 
 
 def test_the_report_scores_each_family_against_the_oracle_and_teacher_under_the_same_family(exp):
-    from planting import plant_run
+    from planting import plant_run, plant_scored_models
 
     from undo.reporting.report import collect, markdown
 
-    summaries = {
-        "pretrain/base": {"role": "base"},
-        "pretrain/oracle": {"role": "oracle"},
-        "unlearn/maxent-lr1": {"role": "unlearned", "method": "maxent", "base": "pretrain/base"},
-        "distill/full-maxent": {"role": "distilled", "method": "maxent", "teacher": "unlearn/maxent-lr1"},
-    }
-    for ref, extra in summaries.items():
-        plant_run(exp, ref, {"metrics": {"en_ce": 4.0, "ko_ce": 8.0}, "steps": 1, "flops": 1.0, **extra})
+    plant_scored_models(exp)
     # ko_ce after each family's attack (lower = more recovered): step 4 is the smoke scale's last budget
     after = {
         "pretrain/oracle": {"finetune": 7.0, "lora": 7.5, "quantize-int4-rtn": 8.0},

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
@@ -90,15 +90,16 @@ def _arithmetic_documents(source: dict, split: str) -> Iterator[QA]:
         items = arithmetic.training_items(source["ops"], source["equations"], source["word_problems"])
     else:
         items = arithmetic.evaluation_items(source["ops"])
-    return (item.qa for item in items if _kept(source, item.fact))
+    keeps = _keeps(source)
+    return (item.qa for item in items if keeps(item.fact))
 
 
-def _kept(source: dict, fact: str) -> bool:
-    """Whether the source keeps this fact: always, or when it falls in the part of the split it keeps."""
+def _keeps(source: dict) -> Callable[[str], bool]:
+    """Which facts the source keeps: all, or those in the part of the split it names."""
     if "facts" not in source:
-        return True
+        return lambda fact: True
     split, part = FactSplit.of_source(source["facts"])
-    return split.part(fact) == part
+    return lambda fact: split.part(fact) == part
 
 
 ANSWER_CUE = "\nAnswer:"  # ends the prompt of the paper's QA text; the multiple-choice tasks reuse it
@@ -111,7 +112,8 @@ def question_answer(question: str, answer: str) -> QA:
 
 
 def _quiz_documents(source: dict, split: str) -> Iterator[QA]:
-    items = [i for i in load_quiz() if i.category in source["categories"] and _kept(source, i.question)]
+    keeps = _keeps(source)
+    items = [i for i in load_quiz() if i.category in source["categories"] and keeps(i.question)]
     if not items:
         raise UserError(f"no quiz items in categories {source['categories']}: see undo.data.quiz.categories()")
     for rep in range(source.get("passes", 1) if split == "train" else 1):

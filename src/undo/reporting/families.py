@@ -34,15 +34,15 @@ def attacks_by_family(exp: Experiment) -> dict[tuple[str, str], list[dict]]:
     return attacks
 
 
-def strongest(runs: list[dict], forget: Metric, budget: int) -> dict:
+def strongest(runs: list[dict], forget: Metric, budget: int) -> tuple[dict, dict[int, float]]:
     """The strongest forget value at `budget` (or the last step before it: a quantized model's step 0), the run
-    that reached it, and where the attack started (None for an attack that does not train: its step 0 is after)."""
-    points = [(point, run["run"]) for run in runs for point in run["curve"] if point["step"] <= budget]
-    step = max(point["step"] for point, _ in points)
-    sign = 1 if forget.higher_is_better else -1
-    point, run = max(((p, r) for p, r in points if p["step"] == step), key=lambda pr: sign * pr[0][forget.name])
-    start = next((p[forget.name] for p, _ in points if p["step"] == 0), None) if step > 0 else None
-    return {"forget": point[forget.name], "step": step, "run": run, "start": start}
+    that reached it and where the attack started (None for an attack that does not train: its step 0 is after);
+    and the strongest attack's curve: the best value at every step up to there."""
+    curve = {step: best["forget"] for step, best in best_attack(runs, forget).items() if step <= budget}
+    step = max(curve)
+    run = next(r["run"] for r in runs for p in r["curve"] if p["step"] == step and p[forget.name] == curve[step])
+    start = curve.get(0) if step > 0 else None
+    return {"forget": curve[step], "step": step, "run": run, "start": start}, curve
 
 
 ACCURACY_FLOOR = 0.05  # accuracy points: a smaller change is within the noise of a few hundred items
@@ -82,9 +82,9 @@ def families(exp: Experiment, entries: list[dict]) -> dict | None:
     base = by_name[BASE]["metrics"]["forget"] if BASE in by_name else None
     targets = defaultdict(dict)
     for (target, family), runs in attacks.items():
-        point = targets[target][family] = strongest(runs, exp.setting.forget, budget)
-        curve = {step: best["forget"] for step, best in best_attack(runs, exp.setting.forget).items() if step <= budget}
+        point, curve = strongest(runs, exp.setting.forget, budget)
         point["recovery"] = recovery(curve, base) if base is not None else None
+        targets[target][family] = point
     suite = {t: f for t, f in targets.items() if len(f) > 1}
     if not suite:
         return None
