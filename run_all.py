@@ -40,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     exp = experiment(args)
     cluster(args)  # bad launcher options stop the pipeline before it starts
     grids = {
-        name: grid_for(module.GRIDS, args, getattr(module, "VARIANTS", None), getattr(module, "SUITES", None))
+        name: grid_for(
+            module.GRIDS,
+            args,
+            *(getattr(module, grids, None) for grids in ("VARIANTS", "SUITES", "VARIANT_SUITES")),
+        )
         for name, module in STAGES
         if hasattr(module, "GRIDS")
     }

@@ -140,10 +140,19 @@ def key_models(setting: str, scale: str) -> list[str]:
     return [start, *(selected(method) for method in methods), *(job.ref for job in run_distill.GRIDS[(setting, scale)])]
 
 
+def masked_students(setting: str, scale: str) -> list[str]:
+    """The variant grid's full-distillation students taught the teacher with its forget vocabulary masked."""
+    return [
+        job.ref
+        for job in run_distill.VARIANTS[(setting, scale)]
+        if job.name.startswith("full-") and job.params.get("teacher_view") == "mask-forget"
+    ]
+
+
 def attack_suite(
-    setting: str, scale: str, lrs: list[float], optim: dict, off_target: str | None, **attack
+    models: list[str], setting: str, lrs: list[float], optim: dict, off_target: str | None, **attack
 ) -> list[Job]:
-    """`--attacks suite`: every attack family (undo.attacks) against each key model, next to the grid attack.
+    """`--attacks suite`: every attack family (undo.attacks) against each of `models`, next to the grid attack.
 
     Searched full fine-tuning (Optuna, 8 trials: learning rate, steps up to 100, optimiser, schedule, batch size,
     share of retain data; a trial counts only if it keeps the retain metric within RETAIN_EPSILON); searched LoRA
@@ -180,16 +189,27 @@ def attack_suite(
     }  # fmt: skip
     return [
         Job("relearn", f"{run_label(ref)}-{family}", {"model": ref, **params})
-        for ref in key_models(setting, scale)
+        for ref in models
         for family, params in families.items()
     ]
 
 
 RETAIN_EPSILON = 0.1  # the searched attacker's retain constraint: 10% relative CE, or 10 accuracy points
 SUITES = {
-    ("language", "embedded"): attack_suite("language", "embedded", off_target=None, **LANGUAGE_EMBEDDED),
-    ("arithmetic", "embedded"): attack_suite("arithmetic", "embedded", off_target="en", **ARITHMETIC_EMBEDDED),
-    ("wmdp", "embedded"): attack_suite("wmdp", "embedded", off_target="en", **WMDP_EMBEDDED),
+    (setting, "embedded"): attack_suite(key_models(setting, "embedded"), setting, off_target=off_target, **attack)
+    for setting, off_target, attack in [
+        ("language", None, LANGUAGE_EMBEDDED),
+        ("arithmetic", "en", ARITHMETIC_EMBEDDED),
+        ("wmdp", "en", WMDP_EMBEDDED),
+    ]
+}
+# With --variants too, the suite also attacks the masked-teacher students.
+VARIANT_SUITES = {
+    (setting, "embedded"): attack_suite(masked_students(setting, "embedded"), setting, off_target=off_target, **attack)
+    for setting, off_target, attack in [
+        ("language", None, LANGUAGE_EMBEDDED),
+        ("arithmetic", "en", ARITHMETIC_EMBEDDED),
+    ]
 }
 
 VARIANTS = {
@@ -204,7 +224,9 @@ VARIANTS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage(__doc__.splitlines()[0], GRIDS, argv, variants=VARIANTS, suite=SUITES)
+    return run_stage(
+        __doc__.splitlines()[0], GRIDS, argv, variants=VARIANTS, suite=SUITES, variant_suite=VARIANT_SUITES
+    )
 
 
 if __name__ == "__main__":

@@ -263,3 +263,17 @@ def test_recovery_steps_and_area_against_the_base_by_hand():
     assert got == {"steps_50": 10, "steps_90": 30, "area": pytest.approx(area)}
     assert recovery({0: 0.05, 10: 0.2, 30: 0.3}, base=0.45)["steps_50"] == 30  # accuracy: up is recovery
     assert recovery({0: 0.05, 10: 0.1}, base=0.45)["steps_90"] is None and recovery({0: 0.05}, base=0.45) is None
+
+
+@pytest.mark.parametrize("variants", [False, True])
+def test_the_suite_attacks_each_key_model_and_the_masked_students_only_with_variants(variants):
+    import run_relearn
+    from undo.cli import grid_for, parser
+
+    argv = ["--attacks", "suite", *(["--variants"] if variants else [])]
+    args = parser("relearn").parse_args(argv)
+    grids = (run_relearn.GRIDS, args, run_relearn.VARIANTS, run_relearn.SUITES, run_relearn.VARIANT_SUITES)
+    attacked = {job.params["model"] for job in grid_for(*grids) if job.name.endswith("-few10-lr0.001")}
+    masked = {"distill/full-maxent-mask", "distill/full-maxent-mask-retain-text"}
+    assert set(run_relearn.key_models("language", "embedded")) <= attacked
+    assert attacked & masked == (masked if variants else set())

@@ -120,16 +120,22 @@ def cluster(args: argparse.Namespace) -> Cluster | None:
 
 
 def grid_for(
-    grids: Grids, args: argparse.Namespace, variants: Grids | None = None, suite: Grids | None = None
+    grids: Grids,
+    args: argparse.Namespace,
+    variants: Grids | None = None,
+    suite: Grids | None = None,
+    variant_suite: Grids | None = None,
 ) -> list[Job]:
     """The stage's jobs for the parsed arguments; with --variants, its variant grid too (if it has variants); with
-    --attacks suite, its attack suite (if it has one)."""
+    --attacks suite, its attack suite (if it has one), and with both, the suite's attacks on variant models."""
     get_setting(args.setting).scale(args.scale)  # clear errors for unknown names first
     jobs = _pick(grids, args, "grid")
     if args.variants and variants is not None:
         jobs = jobs + _pick(variants, args, "variant grid")
     if args.attacks == "suite" and suite is not None:
         jobs = jobs + _pick(suite, args, "attack suite")
+        if args.variants and variant_suite is not None:
+            jobs = jobs + _pick(variant_suite, args, "variant attack suite")
     return reseed(jobs, args.seed) if args.seed else jobs
 
 
@@ -152,11 +158,12 @@ def run_stage(
     after: Callable | None = None,
     variants: Grids | None = None,
     suite: Grids | None = None,
+    variant_suite: Grids | None = None,
 ) -> int:
     """Parse arguments, launch the chosen grid (and variant grid, attack suite), then call `after(exp)` (e.g.
     selection)."""
     args = parser(description).parse_args(argv)
-    jobs = grid_for(grids, args, variants, suite)
+    jobs = grid_for(grids, args, variants, suite, variant_suite)
     exp = experiment(args)
     failed = launch(
         exp,
