@@ -1,28 +1,43 @@
-"""A prepared check for a lent GPU (a few minutes on one): speed and memory of the paper's 0.1B model.
+"""A prepared check for a lent GPU (one run of a few minutes): speed, memory and agreement of each fast path.
 
-    uv run python benchmarks/gpu_check.py              # the GPU: 0.1B, sequence 2048, vocabulary 256k, bf16
-    uv run python benchmarks/gpu_check.py --cpu-smoke  # the same code on the CPU with a micro model (the tests)
+    python benchmarks/gpu_check.py                   # the GPU: 0.1B and 0.3B, sequence 2048, vocabulary 256k, bf16
+    python benchmarks/gpu_check.py --cpu-smoke       # the same code on the CPU with a micro model (the tests)
+    python benchmarks/gpu_check.py --table out.md    # also write each row to out.md as it is measured
 
-Prints one table: tokens/s and model FLOPs utilisation (MFU) of a pretraining step and of a distillation step
-(a forward-only teacher and a student step), each on full logits and with the losses chunked as in the paper
-grids; the peak GPU memory of the distillation step with and without chunking; and, where liger-kernel is
-installed, its fused linear cross-entropy against the chunked one (differences, time, memory). FLOPs count 6N
-per trained token and 2N per teacher token (N = unique parameters; attention's own FLOPs are left out, so MFU is
-a slight underestimate). Short paper-scale jobs of every stage are the rehearsal's (`run_all.py --scale
-rehearsal`), which runs on the GPU as it does on the CPU, with no hub access.
+For each model and each fast path (undo.model.fast_paths: flex attention, fused AdamW, torch.compile; larger
+micro-batches) it times four step kinds with the paper grids' chunked losses (chunks of 1024 positions):
+pretraining (language modelling), unlearning (MaxEnt: a forget and a retain batch), distillation (a forward-only
+teacher and a student step) and evaluation (forward and CE in inference mode). Each row gives tokens/s, model FLOPs
+utilisation (MFU) and peak GPU memory. FLOPs count 6N per trained token and 2N per forward-only token, with N the
+unique parameters, the tied embedding included (MFU) and left out (MFU w/o emb.); attention's own FLOPs are not
+counted, so both are slight underestimates. It then compares each path against eager attention on the same
+weights and batch: the largest difference of the loss, of the logits and of the gradients (relative to the
+gradient's largest entry).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from dataclasses import replace
 
 import torch
 
+from undo.model.fast_paths import FastPaths, accelerate
 from undo.settings import PAPER_CHUNK_ROWS
 
 # Dense bf16 peak FLOP/s by device name, for MFU (None for other devices).
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12}
+
+PATHS = {
+    "eager": FastPaths(),
+    "fused AdamW": FastPaths(fused_optimizer=True),
+    "flex": FastPaths(attention="flex"),
+    "flex + fused AdamW": FastPaths(attention="flex", fused_optimizer=True),
+    "flex + fused AdamW + compile": FastPaths(attention="flex", fused_optimizer=True, compile=True),
+}
+KINDS = ("pretraining", "unlearning", "distillation", "evaluation")
 
 
 def peak_flops(device: torch.device) -> float | None:
@@ -32,155 +47,207 @@ def peak_flops(device: torch.device) -> float | None:
     return next((flops for key, flops in PEAK_BF16.items() if key in name), None)
 
 
-def build(preset: str, vocab: int, device: torch.device):
+def build(preset: str, vocab: int, device: torch.device, seed: int = 0):
     from transformers import Gemma2Config, Gemma2ForCausalLM
 
     from undo.model.models import GEMMA2_2B, PRESETS
+    from undo.model.softcap import attention_implementation
 
-    config = Gemma2Config(
-        **{**GEMMA2_2B, **PRESETS[preset], "vocab_size": vocab}, attn_implementation="eager", use_cache=False
-    )
-    return Gemma2ForCausalLM(config).to(device)
+    params = {**GEMMA2_2B, **PRESETS[preset], "vocab_size": vocab}
+    torch.manual_seed(seed)
+    return Gemma2ForCausalLM(
+        Gemma2Config(**params, attn_implementation=attention_implementation(), use_cache=False)
+    ).to(device)
 
 
-def timed_steps(step, steps: int, device: torch.device) -> float:
-    """Seconds per step after one warm-up step."""
-    step()
+def autocast(device: torch.device):
+    """bf16 autocast on a GPU, as the pipeline trains there; fp32 on the CPU."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def failure(err: Exception) -> str:
+    return f"failed: {type(err).__name__}: {(str(err).strip() or '?').splitlines()[0]}"
+
+
+def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) / steps
 
 
-def measure(args, device: torch.device) -> list[tuple[str, str, str, str]]:
-    from undo.model.models import count_parameters
-    from undo.params import Optim
-    from undo.training.objectives import Distillation, LanguageModeling
-    from undo.training.optimizer import make_optimizer
+class Bench:
+    """One model's measurements: a student and a teacher on `paths`, random token batches."""
 
-    torch.manual_seed(0)
-    student, teacher = build(args.model, args.vocab, device), build(args.model, args.vocab, device).eval()
-    teacher.requires_grad_(False)
-    n = count_parameters(student)
-    ids = torch.randint(0, args.vocab, (args.batch, args.seq), device=device)
-    batch = {"train": {"input_ids": ids, "loss_mask": torch.ones_like(ids, dtype=torch.bool)}}
-    optimizer = make_optimizer(list(student.parameters()), Optim(lr=1e-4, steps=1))
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    def __init__(self, args, preset: str, paths: FastPaths, batch: int, device: torch.device):
+        from undo.model.models import count_parameters
+        from undo.params import Optim
+        from undo.training.objectives import Distillation, LanguageModeling
+        from undo.training.optimizer import make_optimizer
+        from undo.unlearning.registry import make_objective
 
-    def step(objective):
-        def run():
-            with autocast:
-                loss, _ = objective(student, batch)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+        self.device, self.steps, self.chunk = device, args.steps, args.chunk_rows
+        self.student = accelerate(build(preset, args.vocab, device), paths)
+        self.teacher = accelerate(build(preset, args.vocab, device, seed=1).eval().requires_grad_(False), paths)
+        self.n = count_parameters(self.student)
+        self.n_body = self.n - self.student.get_input_embeddings().weight.numel()
+        self.optimizer = make_optimizer(list(self.student.parameters()), Optim(lr=1e-4, steps=1), paths.fused_optimizer)
+        ones = torch.ones(batch, args.seq, dtype=torch.bool, device=device)
+        self.batches = {
+            name: {"input_ids": torch.randint(0, args.vocab, (batch, args.seq), device=device), "loss_mask": ones}
+            for name in ("train", "forget", "retain")
+        }
+        self.objectives = {
+            "pretraining": LanguageModeling(self.chunk),
+            "unlearning": make_objective("maxent", self.student, {}, chunk_rows=self.chunk),
+            "distillation": Distillation(self.teacher, self.chunk),
+        }
+        self.tokens = batch * args.seq
 
-        return run
-
-    tokens = args.batch * args.seq
-    peak = peak_flops(device)
-    rows = []
-    for chunk_rows in (None, args.chunk_rows):
-        chunks = "full logits" if chunk_rows is None else f"chunks of {chunk_rows}"
-        for label, objective, flops_per_token in (
-            ("pretraining step", LanguageModeling(chunk_rows), 6 * n),
-            ("distillation step", Distillation(teacher, chunk_rows), 8 * n),
-        ):
-            seconds = timed_steps(step(objective), args.steps, device)
-            mfu = "–" if peak is None else f"{100 * flops_per_token * tokens / seconds / peak:.1f}%"
-            rows.append((f"{label} ({chunks})", f"{tokens / seconds:,.0f} tokens/s", mfu, ""))
-    for chunk_rows in (None, args.chunk_rows):
-        if device.type != "cuda":  # the CPU's peak resident memory only grows: see benchmarks/distill_memory.py
-            rows.append((f"distillation peak memory, chunks {chunk_rows}", "–", "", "GPU only"))
-            continue
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-        step(Distillation(teacher, chunk_rows))()
-        gib = torch.cuda.max_memory_allocated(device) / 2**30
-        rows.append((f"distillation peak memory, chunks {chunk_rows}", f"{gib:.2f} GiB", "", ""))
-    return rows + fused_cross_entropy(args, student, device)
-
-
-def fused_cross_entropy(args, model, device: torch.device) -> list[tuple[str, str, str, str]]:
-    """Liger-Kernel's fused linear cross-entropy (Gemma-2's soft-cap included) against the chunked CE of
-    `undo.model.losses` on the same bf16 hidden states and output head: the largest differences of the loss and of its
-    gradients (relative to the gradient's largest entry), and the time and peak memory of a forward and backward
-    pass of each. Liger needs CUDA; elsewhere, or without the package, one row says why."""
-    try:
-        from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
-    except ImportError:
-        return [("fused linear CE (Liger)", "–", "", "liger-kernel is not installed")]
-    if device.type != "cuda":
-        return [("fused linear CE (Liger)", "–", "", "CUDA only")]
-    from undo.model.losses import Head, cross_entropy
-
-    torch.manual_seed(0)
-    cap = model.config.final_logit_softcapping
-    ids = torch.randint(0, args.vocab, (args.batch, args.seq), device=device)
-    mask = torch.ones_like(ids, dtype=torch.bool)
-    hidden = torch.randn(args.batch, args.seq, model.config.hidden_size, device=device, dtype=torch.bfloat16)
-    weight = model.get_output_embeddings().weight.detach().to(torch.bfloat16)
-    liger = LigerFusedLinearCrossEntropyLoss(softcap=cap)
-
-    def chunked(h, w):  # under autocast, as in training: each chunk's product in bf16
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            return cross_entropy(Head(h, w, cap, args.chunk_rows), ids, mask)
-
-    def fused(h, w):
-        return liger(w, h[:, :-1].reshape(-1, h.size(-1)), ids[:, 1:].reshape(-1))
-
-    results = {}
-    for name, loss_fn in (("chunked", chunked), ("fused", fused)):
-        h, w = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
-        loss_fn(h, w).backward()  # warm-up (Triton compiles here)
-        torch.cuda.synchronize(device)
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-        h, w = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
-        start = time.perf_counter()
-        loss = loss_fn(h, w)
+    def train_step(self, kind: str) -> None:
+        with autocast(self.device):
+            loss, _ = self.objectives[kind](self.student, self.batches)
         loss.backward()
-        torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - start
-        gib = torch.cuda.max_memory_allocated(device) / 2**30
-        results[name] = (loss.detach().float(), h.grad.float(), w.grad.float(), seconds, gib)
-    (loss_c, gh_c, gw_c, *_), (loss_f, gh_f, gw_f, *_) = results["chunked"], results["fused"]
-    differences = (
-        f"loss {abs(loss_c - loss_f).item():.1e} (of {loss_c.item():.3f}); gradients "
-        f"{((gh_c - gh_f).abs().max() / gh_c.abs().max()).item():.1e} (hidden), "
-        f"{((gw_c - gw_f).abs().max() / gw_c.abs().max()).item():.1e} (head)"
-    )
-    rows = [("fused linear CE (Liger) against chunked CE", differences, "", "largest difference")]
-    for name, (*_, seconds, gib) in results.items():
-        rows.append((f"CE forward + backward, {name}", f"{1000 * seconds:.1f} ms, peak {gib:.2f} GiB", "", ""))
-    return rows
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def eval_step(self) -> None:
+        from undo.model import losses
+        from undo.model.heads import predictions
+
+        data = self.batches["train"]
+        with torch.inference_mode(), autocast(self.device):
+            losses.cross_entropy(
+                predictions(self.student, data["input_ids"], self.chunk), data["input_ids"], data["loss_mask"]
+            ).item()
+
+    def measure(self, kind: str) -> tuple[float, float]:
+        """Seconds per step after two warm-up steps (compilation happens there) and the peak GPU memory (GiB) over
+        the timed steps."""
+        run = self.eval_step if kind == "evaluation" else lambda: self.train_step(kind)
+        run(), run()
+        synchronize(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        start = time.perf_counter()
+        for _ in range(self.steps):
+            run()
+        synchronize(self.device)
+        seconds = (time.perf_counter() - start) / self.steps
+        gib = torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else float("nan")
+        return seconds, gib
+
+    def flops(self, kind: str, n: int) -> float:
+        """FLOPs of one step: 6N per trained token, 2N per forward-only token (the teacher, evaluation)."""
+        trained = {"pretraining": 1, "unlearning": 2, "distillation": 1, "evaluation": 0}[kind]
+        forward_only = {"pretraining": 0, "unlearning": 0, "distillation": 1, "evaluation": 1}[kind]
+        return self.tokens * (6 * n * trained + 2 * n * forward_only)
 
 
-def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
+def speed_rows(args, device: torch.device, table, compiled: bool) -> None:
+    """Every step kind of each model on each path that compiles (`compiled`) or not."""
+    peak = peak_flops(device)
+    for preset in args.models if not compiled else args.compile_models:
+        for name, paths in PATHS.items():
+            if paths.compile != compiled:
+                continue
+            for batch in sorted({args.batch, *(args.large_batches if name == args.large_batch_path else ())}):
+                try:
+                    bench = Bench(args, preset, paths, batch, device)
+                    for kind in KINDS:
+                        seconds, gib = bench.measure(kind)
+                        mfu = [
+                            "–" if peak is None else f"{100 * bench.flops(kind, n) / seconds / peak:.1f}%"
+                            for n in (bench.n, bench.n_body)
+                        ]
+                        table(preset, name, batch, kind, f"{bench.tokens / seconds:,.0f}", *mfu, f"{gib:.1f}")
+                except torch.OutOfMemoryError:
+                    table(preset, name, batch, "the rest", "out of memory", "", "", "")
+                except Exception as err:  # e.g. flex attention has no backward pass on a CPU: the other paths go on
+                    table(preset, name, batch, "the rest", failure(err), "", "", "")
+                bench = None
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+
+
+def agreement_rows(args, device: torch.device, table, compiled: bool) -> None:
+    """Each path that compiles (`compiled`) or not against eager attention, same weights and batch: loss, logits and
+    gradients of a pretraining step."""
+    from undo.model.heads import predictions
+    from undo.training.objectives import LanguageModeling
+
+    preset = args.models[0]
+    if compiled and preset not in args.compile_models:
+        return
+    torch.manual_seed(2)
+    ids = torch.randint(0, args.vocab, (2, args.seq), device=device)
+    batch = {"train": {"input_ids": ids, "loss_mask": torch.ones_like(ids, dtype=torch.bool)}}
+
+    def run(paths: FastPaths):
+        model = accelerate(build(preset, args.vocab, device), paths)
+        with autocast(device):
+            loss, _ = LanguageModeling(args.chunk_rows)(model, batch)
+        loss.backward()
+        with torch.no_grad(), autocast(device):
+            logits = predictions(model, ids).float()
+        return loss.detach().float(), logits, [p.grad.float() for p in model.parameters()]
+
+    loss0, logits0, grads0 = run(FastPaths())
+    models = {replace(paths, fused_optimizer=False) for paths in PATHS.values() if paths.compile == compiled}
+    for paths in sorted(models - {FastPaths()}, key=str):
+        name = paths.attention + (" + compile" if paths.compile else "")
+        try:
+            loss, logits, grads = run(paths)
+        except Exception as err:  # e.g. flex attention has no backward pass on a CPU: the other paths go on
+            table(preset, f"{name} vs eager", 2, "agreement", failure(err), "", "", "")
+            continue
+        grad = max(((g - g0).abs().max() / g0.abs().max()).item() for g, g0 in zip(grads, grads0, strict=True))
+        table(preset, f"{name} vs eager", 2, "agreement",
+              f"loss {abs(loss - loss0).item():.1e} of {loss0.item():.3f}",
+              f"logits {(logits - logits0).abs().max().item():.1e}", f"gradients {grad:.1e}", "")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> list[tuple]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="0.1B")
+    p.add_argument("--models", nargs="+", default=["0.1B", "0.3B"])
+    p.add_argument("--compile-models", nargs="*", default=["0.1B"], help="the models to try torch.compile on")
     p.add_argument("--seq", type=int, default=2048)
     p.add_argument("--vocab", type=int, default=256000)
     p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--large-batches", type=int, nargs="*", default=[8, 16])
+    p.add_argument("--large-batch-path", default="flex + fused AdamW", help="the path tried at the large batches")
+    p.add_argument("--steps", type=int, default=8)
     p.add_argument("--chunk-rows", type=int, default=PAPER_CHUNK_ROWS)
+    p.add_argument("--table", help="also append each row to this markdown file as it is measured")
     p.add_argument("--cpu-smoke", action="store_true", help="a micro model on the CPU: checks the code path")
     args = p.parse_args(argv)
     if args.cpu_smoke:
-        args.model, args.seq, args.vocab, args.batch, args.steps, args.chunk_rows = "micro", 64, 512, 2, 1, 16
+        args.models, args.compile_models, args.seq, args.vocab = ["micro"], [], 64, 512
+        args.batch, args.large_batches, args.steps, args.chunk_rows = 2, [4], 1, 16
     device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu_smoke else "cpu")
-    rows = measure(args, device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"{args.model}, batch {args.batch} x {args.seq} tokens, vocabulary {args.vocab}, on {where}")
-    print("| measured | value | MFU | note |\n|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    header = (
+        f"{where}, torch {torch.__version__}; sequence {args.seq}, vocabulary {args.vocab}, chunks of "
+        f"{args.chunk_rows}, {args.steps} timed steps\n\n| model | path | batch | step | tokens/s | MFU | "
+        "MFU w/o emb. | peak GiB |\n|---|---|---|---|---|---|---|---|"
+    )
+    rows = []
+
+    def table(*row) -> None:
+        rows.append(row)
+        line = "| " + " | ".join(str(cell) for cell in row) + " |"
+        print(line, flush=True)
+        if args.table:
+            with open(args.table, "a") as f:
+                f.write(line + "\n")
+
+    print(header, flush=True)
+    if args.table:
+        with open(args.table, "a") as f:
+            f.write(header + "\n")
+    for compiled in (False, True):  # compilation last: it takes the longest
+        agreement_rows(args, device, table, compiled)
+        speed_rows(args, device, table, compiled)
     return rows
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(0 if main() else 1)

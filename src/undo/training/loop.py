@@ -25,6 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from undo.errors import UserError
+from undo.model.fast_paths import FastPaths, accelerate
 from undo.model.models import count_parameters, unique_parameters
 from undo.params import Optim
 from undo.training.checkpoint import Checkpoint
@@ -95,7 +96,8 @@ class TrainState:
     @classmethod
     def start(cls, model: nn.Module, objective: Objective, streams: dict, optim: Optim, accelerator) -> TrainState:
         """Mark the objective's parameters trainable (default: all), build the optimiser and its schedule, and move
-        the model (and any forward-only model of the objective) to the accelerator's device."""
+        the model (and any forward-only model of the objective) to the accelerator's device, on the fast paths of
+        that device (undo.model.fast_paths)."""
         missing = [name for name in objective.streams if name not in streams]
         if missing:
             raise UserError(
@@ -110,11 +112,12 @@ class TrainState:
                 p.requires_grad_(True)
         else:
             params = [p for p in unique_parameters(model) if p.requires_grad]
-        optimizer = make_optimizer(params, optim)
+        paths = FastPaths.for_device(accelerator.device)
+        optimizer = make_optimizer(params, optim, fused=paths.fused_optimizer)
         scheduler = make_scheduler(optimizer, optim)
-        model, optimizer = accelerator.prepare(model, optimizer)
+        model, optimizer = accelerator.prepare(accelerate(model, paths), optimizer)
         if objective.frozen is not None:
-            objective.frozen.to(accelerator.device).eval().requires_grad_(False)
+            accelerate(objective.frozen.to(accelerator.device).eval().requires_grad_(False), paths)
         return cls(model, objective, params, optimizer, scheduler, streams, accelerator, counted)
 
     def state_dict(self, tracker=None) -> dict:

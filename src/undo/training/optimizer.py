@@ -11,8 +11,9 @@ from undo.params import Optim
 SGD_MOMENTUM = 0.9
 
 
-def make_optimizer(params: list[nn.Parameter], optim: Optim) -> torch.optim.Optimizer:
-    """`optim.optimizer` with weight decay on matrices only; norms' gains are not decayed."""
+def make_optimizer(params: list[nn.Parameter], optim: Optim, fused: bool = False) -> torch.optim.Optimizer:
+    """`optim.optimizer` with weight decay on matrices only; norms' gains are not decayed. `fused`: AdamW's
+    update in one kernel over all parameters (undo.model.fast_paths)."""
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     groups = [
@@ -24,7 +25,7 @@ def make_optimizer(params: list[nn.Parameter], optim: Optim) -> torch.optim.Opti
         return torch.optim.SGD(groups, lr=optim.lr, momentum=SGD_MOMENTUM)
     if optim.optimizer == "adagrad":
         return torch.optim.Adagrad(groups, lr=optim.lr)
-    return torch.optim.AdamW(groups, lr=optim.lr, betas=optim.betas)
+    return torch.optim.AdamW(groups, lr=optim.lr, betas=optim.betas, fused=fused or None)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, optim: Optim):
