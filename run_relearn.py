@@ -158,7 +158,8 @@ def attack_suite(
     share of retain data; a trial counts only if it keeps the retain metric within RETAIN_EPSILON); searched LoRA
     (4 trials: learning rate, rank); held-out facts (arithmetic); fine-tuning on retain data only and on unrelated
     text (`off_target`, where the setting has such a domain); 10 and 100 forget blocks repeated; the head and
-    embeddings only (the probe); int8 and int4 weights, round-to-nearest and torchao's. Where the grid's attack
+    embeddings only (the probe); int8 and int4 weights, round-to-nearest and torchao's; a linear probe of the
+    frozen hidden states for the answers of held-out facts (arithmetic). Where the grid's attack
     holds out facts (the WMDP stand-in's), every attack on forget data holds out the same ones."""
     steps, budgets = optim["steps"], [10, optim["steps"]]
     evals = {**attack, "eval_every": 0, "eval_at": budgets}
@@ -186,6 +187,7 @@ def attack_suite(
         **{f"probe-lr{lr:g}": {"optim": {"lr": lr, **optim}, "probe": True, **evals} for lr in (lrs[0], 10 * lrs[0])},
         **{f"int{bits}-{method}": {"quantize": {"bits": bits, "method": method}}
            for bits in (8, 4) for method in ("rtn", "torchao")},
+        **({"linear-probe": {"linear_probe": {}, "held_out": {"key": 0}}} if setting == "arithmetic" else {}),
     }  # fmt: skip
     return [
         Job("relearn", f"{run_label(ref)}-{family}", {"model": ref, **params})

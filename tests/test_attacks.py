@@ -187,6 +187,9 @@ def test_attack_params_are_checked():
         ({**ATTACK, "lora": {"targets": ["lm_head"]}}, "targets"),
         ({**ATTACK, "optim": {"lr": 1e-3, "steps": 2, "optimizer": "lion"}}, "optim.optimizer"),
         ({**ATTACK, "held_out": {"share": 1.0}}, "held_out.share"),
+        ({"model": "pretrain/base", "linear_probe": {}}, "add held_out"),
+        ({**ATTACK, "linear_probe": {}, "held_out": {}}, "linear_probe attack does not train: drop optim"),
+        ({"model": "pretrain/base", "linear_probe": {}, "quantize": {}, "held_out": {}}, "keep one"),
     ):
         with pytest.raises(InvalidParams, match=problem):
             Params.parse(bad)

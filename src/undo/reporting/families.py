@@ -26,12 +26,26 @@ def attacks_by_family(exp: Experiment) -> dict[tuple[str, str], list[dict]]:
     attacks = defaultdict(list)
     for ref in exp.finished_runs("relearn"):
         summary = exp.summary(ref)
-        if summary.get("reset_forget_rows"):
-            continue  # the reset control is its own attacker (report.ATTACKERS)
+        if summary.get("reset_forget_rows") or summary.get("attacker") == LINEAR_PROBE:
+            continue  # the reset control is its own attacker (report.ATTACKERS); a probe reads no forget metric
         trials = [t for t in summary.get("trials", []) if t.get("feasible", True)]
         runs = trials if "trials" in summary else [{"lr": summary.get("lr"), "curve": summary["curve"]}]
         attacks[summary["target"], summary.get("family", "finetune")] += [{**run, "run": ref} for run in runs]
     return attacks
+
+
+LINEAR_PROBE = "linear-probe"
+
+
+def linear_probes(exp: Experiment) -> dict[str, dict] | None:
+    """{attacked run: its linear probe's held-out accuracy per layer and the majority digit's} (undo.attacks.
+    linear_probe); None without probes."""
+    found = {}
+    for ref in exp.finished_runs("relearn"):
+        summary = exp.summary(ref)
+        if summary.get("attacker") == LINEAR_PROBE:
+            found[summary["target"]] = summary["metrics"]
+    return found or None
 
 
 def strongest(runs: list[dict], forget: Metric, budget: int) -> tuple[dict, dict[int, float]]:
@@ -135,6 +149,28 @@ def table(results: dict) -> list[str]:
         worst = found["worst"]["robustness"]
         cells = [_cell(found.get(name)) for name in names]
         cells += ["–" if worst is None else f"{worst:.2f}", found["worst"]["family"]]
+        lines.append("| " + " | ".join([model, *cells]) + " |")
+    return lines
+
+
+def probe_table(results: dict) -> list[str]:
+    """results.md's section: each probed model's held-out accuracy per layer."""
+    probes = results.get("linear_probes")
+    if not probes:
+        return []
+    layers = {k for found in probes.values() for k in found if k != "probe_majority"}
+    layers = sorted(layers, key=lambda k: int(k.removeprefix("probe_layer")))
+    head = ["model", *(layer.removeprefix("probe_") for layer in layers), "majority digit"]
+    lines = [
+        "",
+        "Linear probes on the frozen hidden states (the answer's last digit at the end of each forget problem's "
+        "prompt; trained on one part of the facts, accuracy on the facts it never saw):",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for model, found in probes.items():
+        cells = [f"{found[layer]:.3f}" for layer in layers] + [f"{found['probe_majority']:.3f}"]
         lines.append("| " + " | ".join([model, *cells]) + " |")
     return lines
 

@@ -16,7 +16,7 @@ from contextlib import suppress
 from undo.errors import UserError
 from undo.experiment import Experiment
 from undo.io.files import write_text
-from undo.reporting.families import families, table
+from undo.reporting.families import families, linear_probes, probe_table, table
 from undo.reporting.scoring import best_attack, reference_unlearned, robustness
 from undo.runs.identity import changed_inputs
 from undo.runs.names import MATCHED, ORACLE, UNLEARNED, selected
@@ -105,6 +105,7 @@ def collect(exp: Experiment) -> dict:
         "selected": teachers,
         "models": entries,
         "families": families(exp, entries),
+        "linear_probes": linear_probes(exp),
     }
 
 
@@ -217,6 +218,7 @@ def markdown(results: dict) -> str:
         ]))  # fmt: skip
     lines += _attackers_table(results["models"], budgets)
     lines += table(results)
+    lines += probe_table(results)
     details = [m for m in results["metrics"] if m not in (retain, forget)]
     if details:
         lines += [

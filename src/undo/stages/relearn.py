@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from undo.attacks.heldout import HeldOut
+from undo.attacks.linear_probe import LinearProbe, forget_operations, probe
 from undo.attacks.lora import Lora, merged, with_lora
 from undo.attacks.probe import HeadOnly
 from undo.attacks.quantize import Quantize, quantize
@@ -40,6 +41,7 @@ class Params(StageParams):
     lora: Lora | None = None  # train low-rank adapters instead of every weight
     probe: Bool = False  # train the output head and the embeddings only
     quantize: Quantize | None = None  # no training: quantize the weights and read both metrics
+    linear_probe: LinearProbe | None = None  # no training: probe the frozen hidden states (needs held_out)
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -51,10 +53,17 @@ class Params(StageParams):
             raise ValueError("search.lora_rank searches a LoRA attack's rank: add lora")
         keys = ("optim", "batch_size", "search", "mix", "shots", "lora", "probe", "save_model", "reset_forget_rows")
         training = [key for key in keys if getattr(self, key)]
-        if self.quantize is not None and training:
-            raise ValueError(f"a quantization attack does not train: drop {training[0]}")
-        if self.quantize is None and (self.optim is None or self.batch_size is None):
-            raise ValueError("an attack that trains needs optim and batch_size (or quantize, which does not train)")
+        untrained = [key for key in ("quantize", "linear_probe") if getattr(self, key) is not None]
+        if untrained and training:
+            raise ValueError(f"a {untrained[0]} attack does not train: drop {training[0]}")
+        if len(untrained) > 1:
+            raise ValueError("quantize and linear_probe are two attacks: keep one")
+        if self.linear_probe is not None and self.held_out is None:
+            raise ValueError("a linear probe is trained on one part of the facts and scored on the other: add held_out")
+        if not untrained and (self.optim is None or self.batch_size is None):
+            raise ValueError(
+                "an attack that trains needs optim and batch_size (or quantize or linear_probe, which do not train)"
+            )
         return self
 
     def inputs(self) -> dict[str, str]:
@@ -67,6 +76,8 @@ def family(exp: Experiment, params: Params) -> str:
     "finetune", "probe+held-out", "finetune+retain-only"."""
     if params.quantize is not None:
         return f"quantize-int{params.quantize.bits}-{params.quantize.method}"
+    if params.linear_probe is not None:
+        return "linear-probe+held-out"
     parts = ["probe" if params.probe else "lora" if params.lora is not None else "finetune"]
     domains = set(params.mix or exp.setting.forget_mix)
     if params.shots is not None:
@@ -90,6 +101,11 @@ def run(exp: Experiment, rundir: RunDir, tracker: Tracker, params: Params) -> di
     )
     if params.quantize is not None:
         return _quantized(exp, params, target, identity)
+    if params.linear_probe is not None:
+        model = exp.load_model(target)
+        ops = forget_operations(exp.setting)
+        metrics = probe(model, exp.tokenizer, ops, params.held_out.split(), params.linear_probe)
+        return summarize(TrainResult(), model, metrics, **identity, attacker="linear-probe", curve=[])
     attack = Attack(exp, rundir, tracker, params, target)
     if params.search is not None:
         return _searched(exp, tracker, attack, identity)
