@@ -4,6 +4,7 @@ Writes <out>/replicates.{md,json,png} (undo.reporting.replicates): mean ± std p
 and a figure with the spread.
 
     uv run python benchmarks/reproduce.py --seeds 0 1 2 [--setting arithmetic] [--variants] [--out outputs/reproduce]
+    uv run python benchmarks/reproduce.py --attacks suite      # and the attack suite's robustness per family
 
 Each seed is a whole replicate (`run_all.py --seed S`): its own pretraining, unlearning, distillation and
 attacks, in <out>/seed-S. Finished replicates are reused, so the script can be stopped and resumed.
@@ -30,12 +31,13 @@ def main() -> int:
     p.add_argument("--workers", default="1", help="CPU jobs at once (see run_all.py --workers)")
     p.add_argument("--variants", action="store_true", help="each replicate with the grids beyond the paper")
     p.add_argument("--scale", default="embedded")
+    p.add_argument("--attacks", default="grid", choices=("grid", "suite"), help="see run_all.py --attacks")
     args = p.parse_args()
     replicates, timings = [], {}
     for seed in args.seeds:
         out = Path(args.out) / f"seed-{seed}"
         argv = ["--setting", args.setting, "--scale", args.scale, "--seed", str(seed), "--out", str(out)]
-        argv += ["--workers", args.workers, *(["--variants"] if args.variants else [])]
+        argv += ["--workers", args.workers, "--attacks", args.attacks, *(["--variants"] if args.variants else [])]
         code = run_all.main([*argv, "--wandb", "off"])
         if code:
             print(f"seed {seed} failed with exit code {code}")

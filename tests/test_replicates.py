@@ -72,3 +72,29 @@ def test_the_forget_metric_each_attacker_reached_and_the_retain_metric_are_combi
     assert "## Forget metric after the attack, attacker: grid, reset" in table
     assert "| distill/full-maxent | 7.600 ± 0.000 (n=2) | 6.200 ± 0.141 (n=2) |" in table
     assert "## Retain metric before any attack" in table and "| distill/full-maxent | 5.100 ± 0.141 (n=2) |" in table
+
+
+def test_the_attack_suite_combines_per_family_with_each_replicates_own_selected_teacher():
+    def replicate(teacher_run: str, student: float, worst: float | None) -> dict:
+        families = {
+            teacher_run: {"finetune": {"forget": 4.5, "robustness": 0.0}, "worst": {"robustness": 0.0}},
+            "distill/full-maxent": {
+                "finetune": {"forget": 5.7, "robustness": student},
+                "quantize-int4-rtn": {"forget": 7.8},  # not scored: it moved nothing
+                "worst": {"robustness": worst, "family": "finetune"},
+            },
+        }
+        return {"budgets": [0, 30], "models": [], "selected": {"maxent": teacher_run}, "families": {"models": families}}
+
+    combined = combine([replicate("unlearn/maxent-lr0.001", 0.8, 0.7), replicate("unlearn/maxent-lr0.0003", 0.6, 0.5)])
+    view = combined["families"]
+    assert set(view) == {"unlearn/selected:maxent", "distill/full-maxent"}
+    assert view["unlearn/selected:maxent"]["finetune"]["forget"]["n"] == 2
+    student = view["distill/full-maxent"]
+    assert student["finetune"]["robustness"]["mean"] == pytest.approx(0.7)
+    assert student["worst"]["robustness"]["std"] == pytest.approx(statistics.stdev([0.7, 0.5]))
+    assert "robustness" not in student["quantize-int4-rtn"]
+    table = markdown(combined)
+    assert "| distill/full-maxent | 0.70 ± 0.14 (n=2) | – | 0.60 ± 0.14 (n=2) |" in table
+    assert "| distill/full-maxent | 5.700 ± 0.000 (n=2) | 7.800 ± 0.000 (n=2) |" in table
+    assert combine([replicate("unlearn/x", 0.8, 0.7) | {"families": None}])["families"] is None

@@ -37,21 +37,45 @@ def combine(replicates: list[dict]) -> dict:
                 scores["retain"]["0"].append(model["metrics"]["retain"])
     models = {
         name: {
-            score: {
-                budget: {
-                    "mean": statistics.mean(v),
-                    "std": statistics.stdev(v) if len(v) > 1 else None,
-                    "n": len(v),
-                    "values": v,
-                }
-                for budget, v in sorted(per_budget.items(), key=lambda item: int(item[0]))
-            }
+            score: {budget: stats(v) for budget, v in sorted(per_budget.items(), key=lambda item: int(item[0]))}
             for score, per_budget in scores.items()
         }
         for name, scores in values.items()
         if scores
     }
-    return {"budgets": replicates[0]["budgets"], "replicates": len(replicates), "models": models}
+    combined = {"budgets": replicates[0]["budgets"], "replicates": len(replicates), "models": models}
+    return {**combined, "families": families(replicates)}
+
+
+def stats(values: list[float]) -> dict:
+    return {
+        "mean": statistics.mean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else None,
+        "n": len(values),
+        "values": values,
+    }
+
+
+def families(replicates: list[dict]) -> dict | None:
+    """The attack suite's view over the replicates that have one: {model: {family or "worst": {"robustness",
+    "forget"}}}, each a spread. A selected teacher is named by its method (unlearn/selected:maxent), whichever of
+    its runs a replicate selected. None without a suite."""
+    values: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for results in replicates:
+        alias = {run: f"unlearn/selected:{method}" for method, run in results.get("selected", {}).items()}
+        for target, found in ((results.get("families") or {}).get("models") or {}).items():
+            for family, point in found.items():
+                scores = values[alias.get(target, target)][family]
+                if point.get("robustness") is not None:
+                    scores["robustness"].append(point["robustness"])
+                if "forget" in point:
+                    scores["forget"].append(point["forget"])
+    if not values:
+        return None
+    return {
+        model: {family: {key: stats(v) for key, v in found.items()} for family, found in by_family.items()}
+        for model, by_family in values.items()
+    }
 
 
 def spread(point: dict | None, digits: int = 2) -> str:
@@ -81,7 +105,25 @@ def markdown(combined: dict) -> str:
             f"| {name} | " + " | ".join(spread(s.get(b), digits) for b in columns) + " |" for name, s in shown.items()
         ]
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + family_tables(combined.get("families")))
+
+
+def family_tables(view: dict | None) -> list[str]:
+    """The suite's robustness and forget metric per model and family, and the worst robustness over families."""
+    if not view:
+        return []
+    names = sorted({f for found in view.values() for f in found if f != "worst"})
+    lines = []
+    for key, title, digits, columns in (
+        ("robustness", "Robustness under each family's strongest attack (the attack suite)", 2, [*names, "worst"]),
+        ("forget", "Forget metric after each family's strongest attack (the attack suite)", 3, names),
+    ):
+        lines += [f"## {title}", "", "| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for model, found in view.items():
+            cells = [spread(found.get(f, {}).get(key), digits) if f in found else "–" for f in columns]
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
 
 
 def write(replicates: list[dict], folder: Path) -> dict[str, Path]:
