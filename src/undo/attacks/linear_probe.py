@@ -17,6 +17,7 @@ from undo.evaluate.arithmetic import ArithmeticAccuracy
 from undo.evaluate.generation import prompt_ids
 from undo.params import Count, Float, Schema
 
+ATTACKER = "linear-probe"  # how its relearn runs name their attacker: the report keeps them apart
 PROBE_SEED = 7  # the probe's problems: drawn apart from the evaluation problems (arithmetic.EVAL_SEED)
 
 

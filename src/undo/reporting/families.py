@@ -13,6 +13,7 @@ from collections import defaultdict
 from contextlib import suppress
 from itertools import pairwise
 
+from undo.attacks import linear_probe
 from undo.errors import UserError
 from undo.evaluate.metrics import Metric
 from undo.experiment import Experiment
@@ -26,15 +27,12 @@ def attacks_by_family(exp: Experiment) -> dict[tuple[str, str], list[dict]]:
     attacks = defaultdict(list)
     for ref in exp.finished_runs("relearn"):
         summary = exp.summary(ref)
-        if summary.get("reset_forget_rows") or summary.get("attacker") == LINEAR_PROBE:
+        if summary.get("reset_forget_rows") or summary.get("attacker") == linear_probe.ATTACKER:
             continue  # the reset control is its own attacker (report.ATTACKERS); a probe reads no forget metric
         trials = [t for t in summary.get("trials", []) if t.get("feasible", True)]
         runs = trials if "trials" in summary else [{"lr": summary.get("lr"), "curve": summary["curve"]}]
         attacks[summary["target"], summary.get("family", "finetune")] += [{**run, "run": ref} for run in runs]
     return attacks
-
-
-LINEAR_PROBE = "linear-probe"
 
 
 def linear_probes(exp: Experiment) -> dict[str, dict] | None:
@@ -43,7 +41,7 @@ def linear_probes(exp: Experiment) -> dict[str, dict] | None:
     found = {}
     for ref in exp.finished_runs("relearn"):
         summary = exp.summary(ref)
-        if summary.get("attacker") == LINEAR_PROBE:
+        if summary.get("attacker") == linear_probe.ATTACKER:
             found[summary["target"]] = summary["metrics"]
     return found or None
 

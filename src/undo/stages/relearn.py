@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
+from undo.attacks import linear_probe
 from undo.attacks.heldout import HeldOut
 from undo.attacks.linear_probe import LinearProbe, forget_operations, probe
 from undo.attacks.lora import Lora, merged, with_lora
@@ -77,7 +78,7 @@ def family(exp: Experiment, params: Params) -> str:
     if params.quantize is not None:
         return f"quantize-int{params.quantize.bits}-{params.quantize.method}"
     if params.linear_probe is not None:
-        return "linear-probe+held-out"
+        return f"{linear_probe.ATTACKER}+held-out"
     parts = ["probe" if params.probe else "lora" if params.lora is not None else "finetune"]
     domains = set(params.mix or exp.setting.forget_mix)
     if params.shots is not None:
@@ -105,7 +106,7 @@ def run(exp: Experiment, rundir: RunDir, tracker: Tracker, params: Params) -> di
         model = exp.load_model(target)
         ops = forget_operations(exp.setting)
         metrics = probe(model, exp.tokenizer, ops, params.held_out.split(), params.linear_probe)
-        return summarize(TrainResult(), model, metrics, **identity, attacker="linear-probe", curve=[])
+        return summarize(TrainResult(), model, metrics, **identity, attacker=linear_probe.ATTACKER, curve=[])
     attack = Attack(exp, rundir, tracker, params, target)
     if params.search is not None:
         return _searched(exp, tracker, attack, identity)
