@@ -109,13 +109,15 @@ def markdown(combined: dict) -> str:
 
 
 def family_tables(view: dict | None) -> list[str]:
-    """The suite's robustness and forget metric per model and family, and the worst robustness over families."""
+    """The suite's robustness (the families that scored a model) and forget metric per model and family, and the
+    worst robustness over families."""
     if not view:
         return []
     names = sorted({f for found in view.values() for f in found if f != "worst"})
+    scored = [f for f in names if any("robustness" in found.get(f, {}) for found in view.values())]
     lines = []
     for key, title, digits, columns in (
-        ("robustness", "Robustness under each family's strongest attack (the attack suite)", 2, [*names, "worst"]),
+        ("robustness", "Robustness under each family's strongest attack (the attack suite)", 2, [*scored, "worst"]),
         ("forget", "Forget metric after each family's strongest attack (the attack suite)", 3, names),
     ):
         lines += [f"## {title}", "", "| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
