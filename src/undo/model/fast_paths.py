@@ -19,6 +19,8 @@ FLEX = "flex_attention"
 
 @dataclass(frozen=True)
 class FastPaths:
+    """Which fast paths a run takes: the attention kernel, whether the model is compiled, fused AdamW."""
+
     attention: Literal["eager", "flex"] = "eager"
     compile: bool = False
     fused_optimizer: bool = False
@@ -29,7 +31,7 @@ class FastPaths:
         return GPU_DEFAULT if device.type == "cuda" else cls()
 
 
-# The paths an H100 measured faster for every step kind of the 0.1B and 0.3B models (docs/scales.md).
+# What a GPU takes by default: none until benchmarks/gpu_check.py has measured a path faster on one (docs/scales.md).
 GPU_DEFAULT = FastPaths()
 
 
