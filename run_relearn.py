@@ -197,21 +197,21 @@ def attack_suite(
 
 
 RETAIN_EPSILON = 0.1  # the searched attacker's retain constraint: 10% relative CE, or 10 accuracy points
+# Each setting's suite: the data of its off-target family (None: none) and its grid attack's shape.
+SUITE_ATTACKS = {
+    "language": (None, LANGUAGE_EMBEDDED),
+    "arithmetic": ("en", ARITHMETIC_EMBEDDED),
+    "wmdp": ("en", WMDP_EMBEDDED),
+}
 SUITES = {
     (setting, "embedded"): attack_suite(key_models(setting, "embedded"), setting, off_target=off_target, **attack)
-    for setting, off_target, attack in [
-        ("language", None, LANGUAGE_EMBEDDED),
-        ("arithmetic", "en", ARITHMETIC_EMBEDDED),
-        ("wmdp", "en", WMDP_EMBEDDED),
-    ]
+    for setting, (off_target, attack) in SUITE_ATTACKS.items()
 }
-# With --variants too, the suite also attacks the masked-teacher students.
+# With --variants too, the suite also attacks the masked-teacher students of the settings with a variant grid.
 VARIANT_SUITES = {
     (setting, "embedded"): attack_suite(masked_students(setting, "embedded"), setting, off_target=off_target, **attack)
-    for setting, off_target, attack in [
-        ("language", None, LANGUAGE_EMBEDDED),
-        ("arithmetic", "en", ARITHMETIC_EMBEDDED),
-    ]
+    for setting, (off_target, attack) in SUITE_ATTACKS.items()
+    if (setting, "embedded") in run_distill.VARIANTS
 }
 
 VARIANTS = {

@@ -48,16 +48,12 @@ def peak_flops(device: torch.device) -> float | None:
 
 
 def build(preset: str, vocab: int, device: torch.device, seed: int = 0):
-    from transformers import Gemma2Config, Gemma2ForCausalLM
+    from transformers import Gemma2ForCausalLM
 
-    from undo.model.models import GEMMA2_2B, PRESETS
-    from undo.model.softcap import attention_implementation
+    from undo.model.models import preset_config
 
-    params = {**GEMMA2_2B, **PRESETS[preset], "vocab_size": vocab}
     torch.manual_seed(seed)
-    return Gemma2ForCausalLM(
-        Gemma2Config(**params, attn_implementation=attention_implementation(), use_cache=False)
-    ).to(device)
+    return Gemma2ForCausalLM(preset_config(preset, vocab)).to(device)
 
 
 def autocast(device: torch.device):

@@ -77,13 +77,18 @@ PRESETS = {
 
 def model_config(preset: str, tokenizer):
     """Gemma-2 config of a preset, with the tokenizer's vocabulary size and special token ids."""
+    special = dict(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    special["bos_token_id"] = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    return preset_config(preset, len(tokenizer), **special)
+
+
+def preset_config(preset: str, vocab_size: int, **special):
+    """Gemma-2 config of a preset at a vocabulary size (special token ids: google/gemma-2-2b's unless given)."""
     from transformers import Gemma2Config  # heavy: see undo.model.softcap.attention_implementation
 
     if preset not in PRESETS:
         raise UserError(f"unknown model preset {preset!r}: choose one of {sorted(PRESETS)}")
-    special = dict(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    special["bos_token_id"] = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    params = {**GEMMA2_2B, **PRESETS[preset], "vocab_size": len(tokenizer), **special}
+    params = {**GEMMA2_2B, **PRESETS[preset], "vocab_size": vocab_size, **special}
     # Gemma-2's attention soft-capping has no SDPA/flash path in transformers; eager attention with a faster cap.
     return Gemma2Config(**params, attn_implementation=attention_implementation(), use_cache=False)
 
