@@ -13,7 +13,7 @@ from undo.cli import guarded, run_stage
 from undo.evaluate.metrics import RETAIN_TOLERANCE
 from undo.runner.jobs import Job
 from undo.runs.names import BASE, DISTILLED, MATCHED, ORACLE, RESET, UNDO, selected
-from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS
+from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS, WMDP_CORPORA, WMDP_DISTILLATION_MIX
 from undo.unlearning import METHODS
 
 STOP = {"tolerance": RETAIN_TOLERANCE}  # the stop rule: within 0.05 of the teacher's retain metric
@@ -30,16 +30,17 @@ def distill_grid(
     seeds: list[int],
     beta: float,
     match_steps: int | None,
-    undo_teacher: str = "maxent",
+    undo_teachers: tuple[str, ...] = ("maxent",),
     full_steps: int | None = None,
     undo_optim: dict | None = None,
     full_methods: tuple[str, ...] = tuple(METHODS),
+    undo_stops: bool = True,
 ) -> list[Job]:
-    """UNDO per (alpha, seed) until the student's retain metric is within 0.05 of its teacher's (relative for
-    CE, absolute for accuracy) or the step cap; full distillation of each of `full_methods` the same way, or
-    for `full_steps` fixed steps; the two oracle-matching students for `match_steps` fixed steps (None: no
-    oracle to match). `undo_optim` overrides the recipe's optimiser settings for UNDO (its step cap, its weight
-    decay)."""
+    """UNDO of each of `undo_teachers` per (alpha, seed) until the student's retain metric is within 0.05 of its
+    teacher's (relative for CE, absolute for accuracy) or the step cap (without `undo_stops`: all its steps);
+    full distillation of each of `full_methods` the same way, or for `full_steps` fixed steps; the two
+    oracle-matching students for `match_steps` fixed steps (None: no oracle to match). `undo_optim` overrides the
+    recipe's optimiser settings for UNDO (its step cap, its weight decay, its schedule)."""
     full = full_stop(recipe, full_steps)
     undo = {"optim": {**recipe["optim"], **(undo_optim or {})}}
     jobs = [
@@ -48,18 +49,19 @@ def distill_grid(
     jobs += [
         Job(
             "distill",
-            f"undo-{undo_teacher}-a{alpha:g}-s{seed}",
+            f"undo-{teacher}-a{alpha:g}-s{seed}",
             {
                 "role": UNDO,
-                "teacher": selected(undo_teacher),
+                "teacher": selected(teacher),
                 "alpha": alpha,
                 "beta": beta,
                 **recipe,
                 **undo,
                 "seed": seed,
-                **STOP,
+                **(STOP if undo_stops else {}),
             },
         )
+        for teacher in undo_teachers
         for alpha in alphas
         for seed in seeds
     ]
@@ -109,8 +111,8 @@ ARITHMETIC_EMBEDDED = dict(
     seed=0,
     optim={"lr": 1e-2, "min_lr": 1e-3, "warmup": 20, "steps": 250, "weight_decay": 0.1},
 )
-# The public arithmetic scripts: lr 7e-4 -> 7e-5, at most 1000 steps, the stop rule checked every 20 steps, on
-# the pretraining mix (English 0.75, all arithmetic 0.25).
+# The public arithmetic scripts: lr 7e-4 -> 7e-5, no weight decay, at most 1000 steps, the stop rule checked every
+# 20 steps, on the pretraining mix (English 0.75, all arithmetic 0.25).
 ARITHMETIC_PAPER = dict(
     mix={"en": 0.75, "addsub": 0.125, "muldiv": 0.125},
     chunk_rows=PAPER_CHUNK_ROWS,
@@ -122,7 +124,7 @@ ARITHMETIC_PAPER = dict(
         "min_lr": 7e-5,
         "warmup": 50,
         "steps": 1000,
-        "weight_decay": 0.1,
+        "weight_decay": 0.0,
         "grad_accum": 15,
         "betas": PUBLIC_BETAS,
     },
@@ -135,15 +137,23 @@ WMDP_EMBEDDED = dict(
     seed=0,
     optim={"lr": 3e-3, "min_lr": 3e-4, "warmup": 20, "steps": 300, "weight_decay": 0.0},
 )
-# The public WMDP scripts: UNDO from the MaxEnt teacher into google/gemma-2-2b itself, lr 2e-5, up to 3000 steps of
-# 110 x 1024 tokens of web text, Wikipedia and instruction responses with a little of the WMDP QA text.
+# The public WMDP scripts: UNDO into a shrunk copy of the teacher, lr 2e-5 cosine to 2e-6, a fixed 3000 steps of
+# 110 x 1024 tokens of web text, Wikipedia, instruction responses and a little Wikipedia QA.
 WMDP_PAPER = dict(
-    mix={"web": 0.35, "wikipedia": 0.35, "instruct": 0.29, "retain": 0.005, "forget": 0.005},
+    mix=WMDP_DISTILLATION_MIX,
     chunk_rows=PAPER_CHUNK_ROWS,
     batch_size=10,
-    eval_every=100,
+    eval_every=500,  # no stop rule to check: the public scripts' evaluations
     seed=0,
-    optim={"lr": 2e-5, "warmup": 50, "steps": 3000, "weight_decay": 0.0, "grad_accum": 11, "betas": PUBLIC_BETAS},
+    optim={
+        "lr": 2e-5,
+        "min_lr": 2e-6,
+        "warmup": 50,
+        "steps": 3000,
+        "weight_decay": 0.0,
+        "grad_accum": 11,
+        "betas": PUBLIC_BETAS,
+    },
 )
 
 GRIDS = {
@@ -173,15 +183,27 @@ GRIDS = {
         seeds=[0, 1, 2, 3, 4],
         beta=0.1,
         match_steps=1000,
-        full_steps=1000,  # the public arithmetic scripts distilled for a fixed 1000 steps
-        undo_optim={"weight_decay": 0.0},  # UNDO: at most 1000 steps with the stop rule, no weight decay
+        full_steps=1000,  # the public arithmetic scripts distilled for a fixed 1000 steps; UNDO at most 1000
     ),
     # No oracle to match, and no full distillation (as in the paper: 300 steps from a random init recover only
     # 0.39 retain accuracy of the teacher's 0.94 here); UNDO at the paper's alpha 0.25 and two stronger settings.
     ("wmdp", "embedded"): distill_grid(
         WMDP_EMBEDDED, alphas=[0.25, 0.5, 0.8], seeds=[0], beta=0.0, match_steps=None, full_methods=()
     ),
-    ("wmdp", "paper"): distill_grid(WMDP_PAPER, alphas=[0.25], seeds=[0], beta=0.0, match_steps=None, full_methods=()),
+    # Each domain: UNDO of its MaxEnt and its RMU teacher at alpha 0.25, beta 0 (a pure shrink), for all its steps.
+    **{
+        (f"wmdp-{domain}", "paper"): distill_grid(
+            WMDP_PAPER,
+            alphas=[0.25],
+            seeds=[0],
+            beta=0.0,
+            match_steps=None,
+            undo_teachers=("maxent", "rmu"),
+            full_methods=(),
+            undo_stops=False,
+        )
+        for domain in WMDP_CORPORA
+    },
 }
 
 
@@ -225,6 +247,9 @@ def variant_grid(
 
 
 VARIANTS = {
+    # the paper scales' variants are public-code options of unlearning and attacks (run_unlearn.py, run_relearn.py)
+    ("language", "paper"): [],
+    ("arithmetic", "paper"): [],
     ("language", "embedded"): variant_grid(LANGUAGE_EMBEDDED, {"en": 1.0}, alphas=[0.2, 0.4, 0.6, 0.8], beta=0.1),
     # Retain text: the pretraining mix without its x/÷ problems (English 0.1 and +/- 0.6, renormalised).
     ("arithmetic", "embedded"): variant_grid(

@@ -37,12 +37,20 @@ def attack_grid(setting: str, scale: str, lrs: list[float], optim: dict, **attac
     return attacks(targets(setting, scale), lrs, optim, **attack)
 
 
-def attacks(refs: list[str], lrs: list[float], optim: dict, tag: str = "", **attack) -> list[Job]:
-    """Each model attacked at each constant learning rate with the optimiser settings `optim`."""
+def attacks(
+    refs: list[str], lrs: list[float], optim: dict, tag: str = "", seeds: list[int] | None = None, **attack
+) -> list[Job]:
+    """Each model attacked at each constant learning rate with the optimiser settings `optim`, once, or once per
+    seed of `seeds` (the attack's data order; the report takes the strongest run)."""
     return [
-        Job("relearn", f"{run_label(ref)}{tag}-lr{lr:g}", {"model": ref, "optim": {"lr": lr, **optim}, **attack})
+        Job(
+            "relearn",
+            f"{run_label(ref)}{tag}-lr{lr:g}" + (f"-s{seed}" if seeds else ""),
+            {"model": ref, "optim": {"lr": lr, **optim}, **attack, **({"seed": seed} if seeds else {})},
+        )
         for ref in refs
         for lr in lrs
+        for seed in seeds or [None]
     ]
 
 
@@ -65,40 +73,47 @@ WMDP_EMBEDDED = dict(
     held_out={"key": 0},
 )
 
+# The paper scales evaluate an attack at the budgets the report and its figures read, not every 5 steps.
+READ_BUDGETS = [5, 10, 25, 40, 50, 100, 150, 250, 500]
+PAPER_LRS = [1e-3, 7e-4, 4e-4, 1e-4, 7e-5, 5e-5, 1e-5, 7e-6, 4e-6, 1e-6]
+# The public language attack: 8 x 2048 Korean tokens a step.
+LANGUAGE_PAPER = dict(
+    lrs=PAPER_LRS,
+    optim={"steps": 500, "grad_accum": 2, "betas": PUBLIC_BETAS},
+    batch_size=4,
+    eval_at=READ_BUDGETS,
+    chunk_rows=PAPER_CHUNK_ROWS,
+)
+# The public arithmetic attack: batches of 15 x 256 tokens.
+ARITHMETIC_PAPER = dict(
+    lrs=PAPER_LRS,
+    optim={"steps": 500, "betas": PUBLIC_BETAS},
+    batch_size=15,
+    eval_at=READ_BUDGETS,
+    chunk_rows=PAPER_CHUNK_ROWS,
+)
+# The public WMDP attack: the raw corpora of the domain, forget and retain half and half, 20 x 256 tokens a step
+# (5 x 1024 here), four seeds; the paper reads steps 10, 25, 50, 150, 500, of the domain's WMDP only (no MMLU).
+WMDP_PAPER = dict(
+    lrs=[2.15e-5, 1e-5, 4.62e-6],
+    optim={"steps": 500, "betas": PUBLIC_BETAS},
+    batch_size=5,
+    eval_at=[10, 25, 50, 150, 500],
+    mix={"forget-corpus": 0.5, "retain-corpus": 0.5},
+    seeds=[42, 43, 44, 45],
+    retain_after=False,
+    chunk_rows=PAPER_CHUNK_ROWS,
+)
+
 GRIDS = {
     ("language", "embedded"): attack_grid("language", "embedded", **LANGUAGE_EMBEDDED),
-    ("language", "paper"): attack_grid(
-        "language",
-        "paper",
-        [1e-3, 7e-4, 4e-4, 1e-4, 7e-5, 5e-5, 1e-5, 7e-6, 4e-6, 1e-6],
-        {"steps": 500, "grad_accum": 2, "betas": PUBLIC_BETAS},
-        batch_size=4,
-        eval_every=5,
-        chunk_rows=PAPER_CHUNK_ROWS,
-    ),
+    ("language", "paper"): attack_grid("language", "paper", **LANGUAGE_PAPER),
     ("arithmetic", "embedded"): attack_grid("arithmetic", "embedded", **ARITHMETIC_EMBEDDED),
-    # The public arithmetic attack: batches of 15 x 256 tokens of multiplication and division problems.
-    ("arithmetic", "paper"): attack_grid(
-        "arithmetic",
-        "paper",
-        [1e-3, 7e-4, 4e-4, 1e-4, 7e-5, 5e-5, 1e-5, 7e-6, 4e-6, 1e-6],
-        {"steps": 500, "betas": PUBLIC_BETAS},
-        batch_size=15,
-        eval_every=5,
-        chunk_rows=PAPER_CHUNK_ROWS,
-    ),
-    # The WMDP attack: forget and retain text half and half, constant lr; the paper reads steps 10, 25, 50, 150, 500.
+    # On multiplication and division problems (our decision: the public scripts' selected attack trains on the
+    # pretraining mix, which `--variants` adds).
+    ("arithmetic", "paper"): attack_grid("arithmetic", "paper", **ARITHMETIC_PAPER),
     ("wmdp", "embedded"): attack_grid("wmdp", "embedded", **WMDP_EMBEDDED),
-    ("wmdp", "paper"): attack_grid(
-        "wmdp",
-        "paper",
-        [2.15e-5, 1e-5, 4.62e-6],
-        {"steps": 500, "betas": PUBLIC_BETAS},
-        batch_size=5,  # 20 x 256 tokens in the public scripts: 5 x 1024 here
-        eval_at=[10, 25, 50, 150, 500],
-        mix={"forget": 0.5, "retain": 0.5},
-        chunk_rows=PAPER_CHUNK_ROWS,
-    ),
+    **{(setting, "paper"): attack_grid(setting, "paper", **WMDP_PAPER) for setting in ("wmdp-bio", "wmdp-cyber")},
 }
 
 
@@ -214,7 +229,25 @@ VARIANT_SUITES = {
     if (setting, "embedded") in run_distill.VARIANTS
 }
 
+
+def public_options(setting: str, **attack) -> list[Job]:
+    """`--variants` at paper scale: the public scripts' settings where ours differ on purpose, as named options.
+    The grid's attack on the unlearning variants (RMU without its retain term, run_unlearn.py)."""
+    return attacks([job.ref for job in run_unlearn.VARIANTS[(setting, "paper")]], **attack)
+
+
 VARIANTS = {
+    ("language", "paper"): public_options("language", **LANGUAGE_PAPER),
+    # and the public arithmetic attack: the same grid on the pretraining mix
+    ("arithmetic", "paper"): [
+        *public_options("arithmetic", **ARITHMETIC_PAPER),
+        *attacks(
+            targets("arithmetic", "paper"),
+            tag="-public-mix",
+            mix=run_pretrain.ARITHMETIC_PAPER_MIXES["base_mix"],
+            **ARITHMETIC_PAPER,
+        ),
+    ],
     # Optuna: 6 trials of the same 30-step attack, learning rates from 1e-5 to 1e-2 (the grid's two lie inside).
     ("language", "embedded"): variant_attacks(
         "language", "embedded", search={"trials": 6, "low": 1e-5, "high": 1e-2}, **LANGUAGE_EMBEDDED

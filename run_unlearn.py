@@ -52,13 +52,71 @@ PAPER = dict(batch_size=4, eval_every=25, seed=0, betas=PUBLIC_BETAS, chunk_rows
 PAPER_LRS = [1e-5, 2e-5, 3e-5, 4e-5, 5e-5, 6e-5, 7e-5, 8e-5]
 PAPER_RMU = {"layer": 10, "trainable_layers": [5, 6, 7, 8, 9, 10], "steering_coef": 6.5, "retain_weight": 1.0}
 ARITHMETIC_PAPER = dict(batch_size=40, eval_every=5, seed=0, betas=PUBLIC_BETAS, chunk_rows=PAPER_CHUNK_ROWS)
-ARITHMETIC_LRS = [6e-5, 7e-5, 8e-5, 9e-5, 1e-4, 2e-4, 3e-4, 4e-4]
-# WMDP: convex weights, a = 0.5 (the paper gives the form, not the value).
+ARITHMETIC_LRS = [6e-5, 7e-5, 8e-5, 9e-5, 1e-4, 2e-4, 3e-4, 4e-4]  # MaxEnt's, in the public scripts
+PUBLIC_SMALL_LRS = [6e-6, 7e-6, 8e-6, 9e-6, 1e-5, 2e-5, 3e-5, 4e-5]  # their GradDiff's and RMU's, a tenth of MaxEnt's
+ARITHMETIC_PAPER_RMU = {**PAPER_RMU, "steering_coef": 6.0}
+# WMDP: convex weights (1 - a) * forget + a * retain; the public scripts' a per method and domain below.
 CONVEX = {"forget_weight": 0.5, "retain_weight": 0.5}
 WMDP_MAXENT = {"retain": "kl", **CONVEX}
 WMDP_PAPER = dict(batch_size=10, eval_every=30, seed=0, betas=PUBLIC_BETAS, chunk_rows=PAPER_CHUNK_ROWS)
-WMDP_PAPER_RMU = {"layer": 15, "trainable_layers": [10, 11, 12, 13, 14, 15], "steering_coef": 80.0}
+# RMU steers the output of block 14 (0-based, as the language setting's block 10), the public scripts'
+# hidden_states[15]; the block after it would get no gradient, so layers 10..14 train.
+WMDP_PAPER_RMU = {"layer": 14, "trainable_layers": [10, 11, 12, 13, 14], "steering_coef": 80.0}
 REPNOISE_GRID = [(0.1, 1e-4), (0.1, 1e-3), (0.5, 1e-2), (0.5, 0.1), (1, 0.1), (1, 1), (2, 2), (4, 4)]
+
+
+def repnoise_grid(lr: float, steps: int, **common) -> list[Job]:
+    """MaxEnt with RepNoise at one learning rate over the paper's (alpha, beta) grid."""
+    return [
+        job
+        for alpha, beta in REPNOISE_GRID
+        for job in sweep(
+            "maxent",
+            [lr],
+            steps,
+            repnoise={"alpha": alpha, "beta": beta},
+            tag=f"-repnoise-a{alpha:g}-b{beta:g}",
+            **common,
+        )
+    ]
+
+
+def wmdp_paper_grid(maxent: list[float], rmu: list[float], baselines: list[float]) -> list[Job]:
+    """One WMDP domain as the public scripts unlearned it, 90 steps of 40 x 256 tokens (10 x 1024 here) each:
+    MaxEnt (KL retain term) at 2e-5, RMU at 5e-5, MaxEnt+SAM (rho 0.01) and MaxEnt+RepNoise (alpha = beta = 1) at
+    2e-5, each at the retain weights a that the scripts give the domain."""
+
+    def convex(a: float) -> dict:
+        return {"forget_weight": 1 - a, "retain_weight": a}
+
+    return [
+        *(
+            job
+            for a in maxent
+            for job in sweep("maxent", [2e-5], 90, {**WMDP_MAXENT, **convex(a)}, tag=f"-a{a:g}", **WMDP_PAPER)
+        ),
+        *(
+            job
+            for a in rmu
+            for job in sweep("rmu", [5e-5], 90, {**WMDP_PAPER_RMU, **convex(a)}, tag=f"-a{a:g}", **WMDP_PAPER)
+        ),
+        *(
+            job
+            for a in baselines
+            for extra in (
+                {"sam_rho": 0.01, "tag": f"-sam-a{a:g}"},
+                {"repnoise": {"alpha": 1.0, "beta": 1.0}, "tag": f"-repnoise-a{a:g}"},
+            )
+            for job in sweep("maxent", [2e-5], 90, {**WMDP_MAXENT, **convex(a)}, **extra, **WMDP_PAPER)
+        ),
+    ]
+
+
+# The public scripts' retain weights a per domain: MaxEnt, RMU, and MaxEnt with SAM or RepNoise.
+WMDP_RETAIN_WEIGHTS = {
+    "bio": dict(maxent=[0.3, 0.1], rmu=[0.5], baselines=[0.3, 0.1]),
+    "cyber": dict(maxent=[0.2], rmu=[0.5, 0.2, 0.1], baselines=[0.5]),
+}
 
 GRIDS = {
     ("language", "embedded"): [
@@ -73,18 +131,7 @@ GRIDS = {
         *sweep("maxent", PAPER_LRS, 100, **PAPER),
         *sweep("rmu", PAPER_LRS, 500, PAPER_RMU, **PAPER),
         *sweep("maxent", [3e-5], 100, sam_rho=0.01, tag="-sam", **PAPER),
-        *[
-            job
-            for alpha, beta in REPNOISE_GRID
-            for job in sweep(
-                "maxent",
-                [3e-5],
-                100,
-                repnoise={"alpha": alpha, "beta": beta},
-                tag=f"-repnoise-a{alpha:g}-b{beta:g}",
-                **PAPER,
-            )
-        ],
+        *repnoise_grid(3e-5, 100, **PAPER),
     ],
     ("arithmetic", "embedded"): [
         *sweep("graddiff", [1e-3, 3e-3], 20, {"retain_weight": 15.0}, **ARITHMETIC_EMBEDDED),
@@ -93,13 +140,15 @@ GRIDS = {
         *sweep("maxent", [1e-3], 20, sam_rho=0.01, tag="-sam", **ARITHMETIC_EMBEDDED),
         *sweep("maxent", [1e-3], 20, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **ARITHMETIC_EMBEDDED),
     ],
-    # The public arithmetic scripts: batches of 40, MaxEnt 10 steps, GradDiff lambda 15, RMU c = 6 for 500 steps.
+    # The public arithmetic scripts: batches of 40; MaxEnt 10 steps, GradDiff 10 steps with lambda 15, RMU c = 6 for
+    # 500 steps, GradDiff and RMU at a tenth of MaxEnt's rates; RMU+SAM (rho 0.01) at RMU's rates and RepNoise on
+    # MaxEnt at 8e-5 over the (alpha, beta) grid, as their attack list names them.
     ("arithmetic", "paper"): [
-        *sweep("graddiff", ARITHMETIC_LRS, 10, {"retain_weight": 15.0}, **ARITHMETIC_PAPER),
+        *sweep("graddiff", PUBLIC_SMALL_LRS, 10, {"retain_weight": 15.0}, **ARITHMETIC_PAPER),
         *sweep("maxent", ARITHMETIC_LRS, 10, **ARITHMETIC_PAPER),
-        *sweep("rmu", ARITHMETIC_LRS, 500, {**PAPER_RMU, "steering_coef": 6.0}, **ARITHMETIC_PAPER),
-        *sweep("maxent", [1e-4], 10, sam_rho=0.01, tag="-sam", **ARITHMETIC_PAPER),
-        *sweep("maxent", [1e-4], 10, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **ARITHMETIC_PAPER),
+        *sweep("rmu", PUBLIC_SMALL_LRS, 500, ARITHMETIC_PAPER_RMU, **ARITHMETIC_PAPER),
+        *sweep("rmu", PUBLIC_SMALL_LRS, 500, ARITHMETIC_PAPER_RMU, sam_rho=0.01, tag="-sam", **ARITHMETIC_PAPER),
+        *repnoise_grid(8e-5, 10, **ARITHMETIC_PAPER),
     ],
     # WMDP's stand-in (the quiz facts): MaxEnt with a KL retain term to a frozen copy and RMU, each with convex
     # weights (1 - a) * forget + a * retain; SAM and RepNoise on MaxEnt.
@@ -109,14 +158,22 @@ GRIDS = {
         *sweep("maxent", [1e-3], 20, WMDP_MAXENT, sam_rho=0.01, tag="-sam", **EMBEDDED),
         *sweep("maxent", [5e-4], 20, WMDP_MAXENT, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **EMBEDDED),
     ],
-    # The public WMDP scripts on google/gemma-2-2b: MaxEnt (KL retain term) 90 steps of 40 x 256 tokens (10 x 1024
-    # here), RMU on layers 10..15 steered at 15 with c = 80, SAM rho 0.01, RepNoise on MaxEnt.
-    ("wmdp", "paper"): [
-        *sweep("maxent", [1e-5, 2e-5, 4e-5], 90, WMDP_MAXENT, **WMDP_PAPER),
-        *sweep("rmu", [1e-5, 2e-5, 5e-5], 250, {**WMDP_PAPER_RMU, **CONVEX}, **WMDP_PAPER),
-        *sweep("maxent", [2e-5], 90, WMDP_MAXENT, sam_rho=0.01, tag="-sam", **WMDP_PAPER),
-        *sweep("maxent", [2e-5], 90, WMDP_MAXENT, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **WMDP_PAPER),
-    ],
+    **{(f"wmdp-{domain}", "paper"): wmdp_paper_grid(**weights) for domain, weights in WMDP_RETAIN_WEIGHTS.items()},
+}
+
+
+# The public scripts' RMU, without its retain term, as a named option (`--variants`): selected apart, as
+# "rmu+no-retain", and attacked by the relearning stage's variants.
+VARIANTS = {
+    ("language", "paper"): sweep("rmu", PAPER_LRS, 500, {**PAPER_RMU, "retain_weight": 0.0}, tag="-no-retain", **PAPER),
+    ("arithmetic", "paper"): sweep(
+        "rmu",
+        PUBLIC_SMALL_LRS,
+        500,
+        {**ARITHMETIC_PAPER_RMU, "retain_weight": 0.0},
+        tag="-no-retain",
+        **ARITHMETIC_PAPER,
+    ),
 }
 
 
@@ -131,7 +188,7 @@ def select_teachers(exp) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage(__doc__.splitlines()[0], GRIDS, argv, after=select_teachers)
+    return run_stage(__doc__.splitlines()[0], GRIDS, argv, after=select_teachers, variants=VARIANTS)
 
 
 if __name__ == "__main__":

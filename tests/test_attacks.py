@@ -280,3 +280,22 @@ def test_the_suite_attacks_each_key_model_and_the_masked_students_only_with_vari
     masked = {"distill/full-maxent-mask", "distill/full-maxent-mask-retain-text"}
     assert set(run_relearn.key_models("language", "embedded")) <= attacked
     assert attacked & masked == (masked if variants else set())
+
+
+def test_an_attack_scores_on_the_attacks_sample_and_may_skip_the_retain_metric(exp, monkeypatch):
+    """A paper-scale attack evaluates a fixed sample of fewer blocks (its step 0 too, not the model's summary,
+    which measured more), and the WMDP grid's attacks leave out the retain metric that no report reads."""
+    from dataclasses import replace
+
+    from undo.stages.common import evaluator
+
+    assert launch(exp, [Job("pretrain", "base", {**PRETRAIN, "mix": {"en": 1.0}})], wandb="off") == 0
+    monkeypatch.setattr(exp, "scale", replace(exp.scale, attack_eval_blocks=2))
+    summaries = attacked(exp, {"sampled": {**ATTACK, "retain_after": False}, "whole": ATTACK})
+    sample = exp.attack_sample()
+    assert (sample.scale.eval_blocks, exp.scale.eval_blocks) == (2, 8)
+    on_sample = evaluator(sample, ["ko_ce"])(exp.load_model("pretrain/base"))["ko_ce"]
+    for summary in summaries.values():
+        assert summary["curve"][0]["ko_ce"] == pytest.approx(on_sample, abs=1e-6)
+    assert on_sample != pytest.approx(exp.summary("pretrain/base")["metrics"]["ko_ce"], abs=1e-3)
+    assert "en_ce" not in summaries["sampled"]["metrics"] and "en_ce" in summaries["whole"]["metrics"]

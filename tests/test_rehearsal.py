@@ -3,10 +3,12 @@ hub loader reads as it reads the hub, paper grids thinned to one job of each sha
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 import run_distill
@@ -34,12 +36,16 @@ def test_the_gemma_sized_tokenizer_has_256k_ids_and_tokenizes_as_the_embedded_on
 
 def test_local_files_are_read_by_the_hub_loader_in_the_hub_formats(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_rehearsal_inputs(get_setting("wmdp"))
-    scale = get_setting("wmdp").scale("rehearsal")
+    write_rehearsal_inputs(get_setting("wmdp-bio"))
+    scale = get_setting("wmdp-bio").scale("rehearsal")
     web = scale.corpora["web"]
     assert web["path"] == "parquet" and Path(web["data_files"][0]).is_file()
     validation = list(iter_documents(web, "validation"))
     assert len(validation) == local.VALIDATION_DOCS and all(isinstance(d, str) and d for d in validation)
+    magpie = scale.corpora["magpie-gemma-2"]  # read from its `response` column, as on the hub
+    columns = pq.read_schema(magpie["data_files"][0]).names
+    assert magpie["text_field"] == "response" and "response" in columns and "text" not in columns
+    assert list(iter_documents(magpie, "validation")) == validation
     forget = list(iter_documents(scale.corpora["forget"], "train"))
     assert forget and all("\nAnswer:" in qa.prompt for qa in forget)
     start = local.STAND_IN
@@ -48,7 +54,7 @@ def test_local_files_are_read_by_the_hub_loader_in_the_hub_formats(tmp_path, mon
     assert '"num_hidden_layers": 26' in (start / "config.json").read_text()  # Gemma-2-2b's depth
 
 
-@pytest.mark.parametrize("setting", ["language", "arithmetic", "wmdp"])
+@pytest.mark.parametrize("setting", ["language", "arithmetic", "wmdp-bio", "wmdp-cyber"])
 def test_every_layer_the_paper_unlearning_grid_names_exists_in_the_rehearsal_model(setting):
     """RMU steers and trains layers by index: the rehearsal's model (WMDP: the stand-in start) must have them."""
     from undo.model.models import PRESETS
@@ -115,7 +121,7 @@ def test_a_pretrained_start_is_replaced_by_the_local_stand_in():
     [
         "language",
         "arithmetic",
-        "wmdp",
+        "wmdp-bio",
     ],
 )
 def test_the_paper_grid_rehearses_end_to_end_on_the_cpu(setting, tmp_path):
@@ -126,4 +132,6 @@ def test_the_paper_grid_rehearses_end_to_end_on_the_cpu(setting, tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = out / setting / "rehearsal" / "results"
-    assert (results / "results.json").is_file() and (results / "results.md").is_file()
+    assert (results / "results.md").is_file()
+    models = json.loads((results / "results.json").read_text())["models"]
+    assert any("attack" in model for model in models)  # the report found the grid's attacks

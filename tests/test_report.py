@@ -67,7 +67,7 @@ def attack(ref, lr, curve):
 
 def test_report_from_a_fake_tree_writes_every_table_and_figure(exp):
     plant(exp, "pretrain/base", model_summary(4.0, 4.0, role="base"))
-    plant(exp, "pretrain/oracle", model_summary(4.1, 9.0, role="oracle"))
+    plant(exp, "pretrain/oracle", model_summary(4.1, 9.0, role="oracle", tokens=800))
     teachers = {}
     for method in ("graddiff", "maxent", "rmu"):
         teachers[method] = f"unlearn/{method}-lr1"
@@ -81,7 +81,7 @@ def test_report_from_a_fake_tree_writes_every_table_and_figure(exp):
             f"distill/full-{method}",
             model_summary(4.2, 7.4, role="distilled", method=method, teacher=teachers[method], compute_pct=50.0),
         )
-    for alpha, cost in ((0.2, 10.0), (0.8, 40.0)):
+    for alpha, cost, tokens in ((0.2, 10.0, 60), (0.8, 40.0, 240)):
         plant(
             exp,
             f"distill/undo-maxent-a{alpha}-s0",
@@ -95,6 +95,7 @@ def test_report_from_a_fake_tree_writes_every_table_and_figure(exp):
                 beta=0.1,
                 seed=0,
                 compute_pct=cost,
+                tokens=tokens,
             ),
         )
     for student in ("base", "random"):
@@ -135,6 +136,10 @@ def test_report_from_a_fake_tree_writes_every_table_and_figure(exp):
     assert entry["attack"]["2"] == {"forget": 6.0, "lr": 1e-3}
     assert entry["robustness"]["headline"] == pytest.approx((6.0 - 4.5) / (7.0 - 4.5))
     assert entry["metrics"]["retain"] == 4.2 and entry["metrics"]["forget"] == 7.4 and entry["compute_pct"] == 40.0
+    # both conventions: the recorded FLOPs share, and the student's tokens over the oracle's (240 of 800)
+    assert entry["student_tokens_pct"] == pytest.approx(30.0)
+    assert "| 40.0 | 30.0 |" in table and "compute % (FLOPs) | student tokens % |" in table
+    assert all(e["student_tokens_pct"] is None for e in saved["models"] if e["stage"] != "distill")  # students only
     assert saved["models"][0].keys() >= {"name", "stage", "role", "method", "alpha", "metrics"}
 
     log_report(

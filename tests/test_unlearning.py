@@ -162,6 +162,22 @@ def test_selection_prefers_strongest_forgetting_within_retain_tolerance():
 def test_variant_names():
     assert variant({"method": "maxent", "optim": {"lr": 1, "sam_rho": 0.01}}) == "maxent+sam"
     assert variant({"method": "rmu", "optim": {"sam_rho": 0.0}, "repnoise": {"alpha": 1, "beta": 1}}) == "rmu+repnoise"
+    # the public scripts' RMU without its retain term is selected apart from RMU with it
+    assert variant({"method": "rmu", "args": {"retain_weight": 0.0}, "optim": {}}) == "rmu+no-retain"
+    assert variant({"method": "rmu", "args": {"retain_weight": 1.0}, "optim": {}}) == "rmu"
+
+
+def test_the_public_rmu_option_runs_without_its_retain_term_and_is_attacked():
+    import run_relearn
+    import run_unlearn
+
+    for setting in ("language", "arithmetic"):
+        public = run_unlearn.VARIANTS[(setting, "paper")]
+        assert {variant(job.params) for job in public} == {"rmu+no-retain"}
+        plain = [job for job in run_unlearn.GRIDS[(setting, "paper")] if job.name.startswith("rmu-lr")]
+        assert [job.params["optim"]["lr"] for job in public] == [job.params["optim"]["lr"] for job in plain]
+        attacked = {job.params["model"] for job in run_relearn.VARIANTS[(setting, "paper")]}
+        assert {job.ref for job in public} <= attacked
 
 
 def test_bad_unlearning_inputs_are_clear_errors(exp, micro_model, accelerator):

@@ -15,6 +15,7 @@ from undo.data.corpora import iter_documents, question_answer
 from undo.data.prepare import encode_documents
 from undo.errors import UserError
 from undo.evaluate.multiple_choice import MultipleChoice
+from undo.settings import get_setting
 
 RIGHT = " text"
 WRONG = (" table", " cell", " page")
@@ -142,7 +143,8 @@ def test_paper_scale_loaders_read_local_files_of_each_format(tmp_path, row, fiel
     assert list(iter_documents(source, "train")) == [row[field]]
 
 
-def test_wmdp_paper_grids_validate_and_point_at_the_papers_checkpoint_and_tasks():
+@pytest.mark.parametrize("domain", ["bio", "cyber"])
+def test_wmdp_paper_grids_are_one_domain_each_from_the_papers_checkpoint(domain):
     import run_distill
     import run_pretrain
     import run_relearn
@@ -150,18 +152,40 @@ def test_wmdp_paper_grids_validate_and_point_at_the_papers_checkpoint_and_tasks(
     from undo.experiment import Experiment
     from undo.runner.jobs import validate
 
-    exp = Experiment("wmdp", "paper", "/nonexistent")
-    grids = [m.GRIDS[("wmdp", "paper")] for m in (run_pretrain, run_unlearn, run_distill, run_relearn)]
+    exp = Experiment(f"wmdp-{domain}", "paper", "/nonexistent")
+    grids = [m.GRIDS[(f"wmdp-{domain}", "paper")] for m in (run_pretrain, run_unlearn, run_distill, run_relearn)]
     validate(exp, [job for jobs in grids for job in jobs])
-    (base,) = run_pretrain.GRIDS[("wmdp", "paper")]
+    (base,) = grids[0]
     assert base.params["start"] == "google/gemma-2-2b"
-    assert {t.task for t in exp.setting.tasks} == {"wmdp_bio", "wmdp_cyber", "mmlu"}
-    assert exp.setting.forget.mean_of == ("wmdp_bio", "wmdp_cyber")
-    assert exp.setting.retain_mix == {"retain": 0.5, "wikitext": 0.5}
-    (undo,) = run_distill.GRIDS[("wmdp", "paper")]
-    assert (undo.params["alpha"], undo.params["beta"]) == (0.25, 0.0)
-    attack = run_relearn.GRIDS[("wmdp", "paper")][0].params
-    assert attack["mix"] == {"forget": 0.5, "retain": 0.5} and attack["eval_at"] == [10, 25, 50, 150, 500]
+    assert {t.task for t in exp.setting.tasks} == {f"wmdp_{domain}", "mmlu"}  # scored on its own domain only
+    assert exp.setting.forget.mean_of == (f"wmdp_{domain}",)
+    qa = exp.scale.corpora["forget"]["data_files"]
+    assert qa == [f"data/wmdp/{domain}_forget_qa.jsonl"]
+    assert domain in exp.scale.corpora["forget-corpus"].get("name", exp.scale.corpora["forget-corpus"]["path"])
+    assert {job.params["teacher"] for job in grids[2]} == {"unlearn/selected:maxent", "unlearn/selected:rmu"}
+    # the attack trains on the raw corpora: the family the report reads, not off-target text
+    from undo.stages.relearn import Params, family
+
+    attack = Params.parse(grids[3][0].params, exp.domains)
+    assert family(exp, attack) == exp.scale.attack_family == "finetune"
+
+
+def test_the_joint_wmdp_setting_has_no_paper_scale():
+    with pytest.raises(UserError, match=r"unknown scale 'paper' for setting 'wmdp'"):
+        get_setting("wmdp").scale("paper")
+
+
+def test_the_gated_bio_forget_corpus_is_one_line(monkeypatch):
+    import datasets
+
+    def gated(*args, **kwargs):
+        raise OSError("Dataset 'cais/wmdp-bio-forget-corpus' is a gated dataset on the Hub. Visit huggingface.co")
+
+    monkeypatch.setattr(datasets, "load_dataset", gated)
+    source = get_setting("wmdp-bio").scale("paper").corpora["forget-corpus"]
+    with pytest.raises(UserError, match=r"cais/wmdp-bio-forget-corpus.*gated and needs a token") as err:
+        next(iter_documents(source, "train"))
+    assert "\n" not in str(err.value)
 
 
 def test_a_start_checkpoint_that_is_missing_or_gated_is_one_line(monkeypatch, tmp_path):

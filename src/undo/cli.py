@@ -22,7 +22,7 @@ Grids = dict[tuple[str, str], list[Job]]
 
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--setting", default="language", help="language (default), arithmetic or wmdp")
+    p.add_argument("--setting", default="language", help="language (default), arithmetic, wmdp, wmdp-bio, wmdp-cyber")
     p.add_argument(
         "--scale",
         default="embedded",

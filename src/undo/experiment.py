@@ -6,6 +6,8 @@ outputs/<setting>/<scale>/<stage>/<run-name>/ holds each run; later stages name 
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
@@ -63,6 +65,15 @@ class Experiment:
             "seq_len": self.scale.seq_len,
             "corpora": {d: source_fingerprint(source) for d, source in self.scale.corpora.items()},
         }
+
+    def attack_sample(self) -> Experiment:
+        """This experiment evaluating on the attacks' sample (`Scale.attack_eval_blocks`): the same tree, data and
+        devices, fewer validation blocks per evaluation."""
+        if self.scale.attack_eval_blocks is None:
+            return self
+        sampled = copy.copy(self)
+        sampled.scale = replace(self.scale, eval_blocks=self.scale.attack_eval_blocks)
+        return sampled
 
     @cached_property
     def tokenizer(self):

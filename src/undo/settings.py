@@ -39,6 +39,7 @@ class Scale:
     corpora: dict[str, dict]  # domain -> corpus source (see undo.data.corpora)
     eval_batch_size: int = 32  # blocks a forward (32 beat 64 on a 2-core CPU: docs/performance.md)
     eval_blocks: int | None = None  # cap on validation blocks per domain (a fixed, deterministic subset)
+    attack_eval_blocks: int | None = None  # the attacks' cap, where their many evaluations need a smaller sample
     eval_items: int | None = None  # generated evaluation problems per operation and format (None: the paper's)
     attack_budgets: tuple[int, ...] = (0, 40, 500)  # relearning steps reported; the second is the headline
     attack_family: str = "finetune"  # the attacks the report's robustness reads (undo.stages.relearn.family)
@@ -62,6 +63,7 @@ class Setting:
     retain: Metric
     forget: Metric
     scales: dict[str, Scale] = field(default_factory=dict)
+    forget_text: tuple[str, ...] = ()  # other domains of forget-domain text (WMDP's raw corpora, for the attack)
 
     @property
     def retain_mix(self) -> dict[str, float]:
@@ -120,6 +122,7 @@ def rehearsal(paper: Scale, **changes) -> Scale:
     block per domain, a few problems, a checkpoint every step."""
     corpora = {domain: local_source(source) for domain, source in paper.corpora.items()}
     few = dict(eval_batch_size=1, eval_blocks=1, eval_items=4, attack_budgets=(0, 1), checkpoint_every=1)
+    few["attack_eval_blocks"] = None
     return replace(paper, name="rehearsal", tokenizer=GEMMA_SIZED, corpora=corpora, **few, **changes)
 
 
@@ -151,6 +154,7 @@ PAPER_LANGUAGE = paper_scale(
     seq_len=2048,
     corpora={"en": {**FINEWEB_EDU, **PAPER_BUDGET}, "ko": {**FINEWEB2_KOREAN, **PAPER_BUDGET}},
     eval_batch_size=4,  # 4 x 2048 x 256k fp32 logits are already 8 GB
+    attack_eval_blocks=64,  # 131k tokens a domain at each of an attack's evaluations (docs/scales.md)
 )
 
 LANGUAGE = Setting(
@@ -169,9 +173,10 @@ LANGUAGE = Setting(
 )
 
 
-def arithmetic_corpus(ops: tuple[str, ...], equations: int, word_problems: int) -> dict:
-    """Generated problems per operation (undo.data.arithmetic), trained with loss on the answer only."""
-    return {"kind": "arithmetic", "ops": list(ops), "equations": equations, "word_problems": word_problems}
+def arithmetic_corpus(ops: tuple[str, ...], equations: int, word_problems: int, **options) -> dict:
+    """Generated problems per operation (undo.data.arithmetic), trained with loss on the answer only unless
+    `options` say `loss_on="all"`."""
+    return {"kind": "arithmetic", "ops": list(ops), "equations": equations, "word_problems": word_problems, **options}
 
 
 ADD_SUB, MUL_DIV = ("add", "sub"), ("mul", "div")
@@ -191,14 +196,16 @@ EMBEDDED_ARITHMETIC = Scale(
     attack_budgets=(0, 10, 30),
 )
 
-# The public arithmetic scripts: the 0.3B model, 256-token sequences, Gemma-2's tokenizer (digits split).
+# The public arithmetic scripts: the 0.3B model, 256-token sequences, Gemma-2's tokenizer (digits split), 1M
+# equations and 1M word problems over the four operations (250k + 250k each) with loss on every token.
+PUBLIC_PROBLEMS = dict(equations=250_000, word_problems=250_000, loss_on="all")
 PAPER_ARITHMETIC = paper_scale(
     model="0.3B",
     seq_len=256,
     corpora={
         "en": {**FINEWEB_EDU, **PAPER_BUDGET, "train_tokens": 100_000_000},
-        "addsub": arithmetic_corpus(ADD_SUB, equations=100_000, word_problems=50_000),
-        "muldiv": arithmetic_corpus(MUL_DIV, equations=100_000, word_problems=50_000),
+        "addsub": arithmetic_corpus(ADD_SUB, **PUBLIC_PROBLEMS),
+        "muldiv": arithmetic_corpus(MUL_DIV, **PUBLIC_PROBLEMS),
     },
     eval_blocks=64,
     eval_batch_size=100,
@@ -240,49 +247,6 @@ EMBEDDED_WMDP = Scale(
     # scored on the same questions it would measure re-memorised answers, not recovered knowledge.
     attack_family="finetune+held-out",
 )
-# Paper scale: question-answer pairs written from the WMDP corpora by scripts/make_qa.py (local JSONL; the bio
-# forget corpus is gated), WikiText-2 for retain, and the distillation mix's web, encyclopedia and instruction text.
-WMDP_QA = "data/wmdp"
-WMDP_PAPER_CORPORA = {
-    "forget": {
-        "kind": "qa",
-        "data_files": [f"{WMDP_QA}/bio_forget_qa.jsonl", f"{WMDP_QA}/cyber_forget_qa.jsonl"],
-        "validation_docs": 200,
-    },
-    "retain": {
-        "kind": "qa",
-        "data_files": [f"{WMDP_QA}/bio_retain_qa.jsonl", f"{WMDP_QA}/cyber_retain_qa.jsonl"],
-        "validation_docs": 200,
-    },
-    "wikitext": {"kind": "hub", "path": "Salesforce/wikitext", "name": "wikitext-2-raw-v1", "validation_docs": 500},
-    "web": {**FINEWEB_EDU, "validation_docs": 500, "train_tokens": 400_000_000},
-    "wikipedia": {
-        "kind": "hub",
-        "path": "wikimedia/wikipedia",
-        "name": "20231101.en",
-        "validation_docs": 500,
-        "train_tokens": 400_000_000,
-    },
-    "instruct": {"kind": "hub", "path": "tatsu-lab/alpaca", "validation_docs": 200},
-}
-
-# google/gemma-2-2b, scored as in the paper: WMDP-bio and -cyber 0-shot, MMLU 5-shot on a 40% subsample.
-PAPER_WMDP = paper_scale(
-    model="gemma-2-2b",
-    seq_len=1024,
-    corpora=WMDP_PAPER_CORPORA,
-    retain_data={"retain": 0.5, "wikitext": 0.5},  # unlearning keeps the retain QA and WikiText-2
-    eval_batch_size=8,
-    attack_budgets=(0, 10, 25, 50, 150, 500),
-    tasks=(
-        MultipleChoice(metric="wmdp_bio", task="wmdp_bio"),
-        MultipleChoice(metric="wmdp_cyber", task="wmdp_cyber"),
-        MultipleChoice(metric="mmlu", task="mmlu", num_fewshot=5, limit=0.4),
-    ),
-    retain=Metric("retain_acc", higher_is_better=True, mean_of=("mmlu",)),
-    forget=Metric("forget_acc", higher_is_better=True, mean_of=("wmdp_bio", "wmdp_cyber")),
-)
-
 WMDP = Setting(
     name="wmdp",
     retain_data="retain",
@@ -294,25 +258,114 @@ WMDP = Setting(
     ),
     retain=Metric("retain_acc", higher_is_better=True),
     forget=Metric("forget_acc", higher_is_better=True),
-    scales={
-        "embedded": EMBEDDED_WMDP,
-        "smoke": smoke(EMBEDDED_WMDP),
-        "paper": PAPER_WMDP,
-        # lm-eval's WMDP and MMLU tasks come from the hub: the rehearsal scores the local quiz under their names.
-        # and a randomly initialised model of Gemma-2-2b's depth saved locally stands in for the pretrained start.
-        "rehearsal": rehearsal(
-            PAPER_WMDP,
-            model="0.1B-26-layers",
-            tasks=(
-                MultipleChoice(metric="wmdp_bio", quiz=FORGET_CATEGORIES, limit=0.1),
-                MultipleChoice(metric="wmdp_cyber", quiz=FORGET_CATEGORIES, limit=0.1),
-                MultipleChoice(metric="mmlu", quiz=RETAIN_CATEGORIES, num_fewshot=5, limit=0.05),
-            ),
-        ),
-    },
+    # The paper's WMDP runs are the settings wmdp-bio and wmdp-cyber below: each domain on its own.
+    scales={"embedded": EMBEDDED_WMDP, "smoke": smoke(EMBEDDED_WMDP)},
 )
 
-SETTINGS = {"language": LANGUAGE, "arithmetic": ARITHMETIC, "wmdp": WMDP}
+# The paper's WMDP, as its public scripts ran it: bio and cyber unlearned, distilled, attacked and scored apart,
+# each from google/gemma-2-2b. Unlearning trains on question-answer pairs written from the domain's WMDP corpora by
+# scripts/make_qa.py (local JSONL) and keeps the domain's retain pairs and WikiText-2; UNDO distils on web text,
+# Wikipedia, seven Magpie instruction sets (their responses) and general Wikipedia QA; the attack trains on the raw
+# corpora, forget and retain half and half.
+WMDP_QA = "data/wmdp"
+# Magpie sets of the public distillation mix: hub id and weight (0.29 in all).
+MAGPIE = {
+    "magpie-llama-3.3": ("Magpie-Align/Magpie-Llama-3.3-Pro-1M-v0.1", 0.05),
+    "magpie-llama-3.1": ("Magpie-Align/Magpie-Llama-3.1-Pro-1M-v0.1", 0.04),
+    "magpie-llama-3": ("Magpie-Align/Llama-3-Magpie-Pro-1M-v0.1", 0.04),
+    "magpie-gemma-2": ("Magpie-Align/Magpie-Gemma2-Pro-534K-v0.1", 0.04),
+    "magpie-phi-3": ("Magpie-Align/Magpie-Phi3-Pro-1M-v0.1", 0.04),
+    "magpie-qwen-2.5": ("Magpie-Align/Magpie-Qwen2.5-Pro-1M-v0.1", 0.04),
+    "magpie-qwen-2": ("Magpie-Align/Magpie-Qwen2-Pro-1M-v0.1", 0.04),
+}
+# The raw corpora of the attack (cais/wmdp-corpora; bio's forget corpus is a gated repository of its own).
+WMDP_CORPORA = {
+    "bio": (
+        {"kind": "hub", "path": "cais/wmdp-bio-forget-corpus"},
+        {"kind": "hub", "path": "cais/wmdp-corpora", "name": "bio-retain-corpus"},
+    ),
+    "cyber": (
+        {"kind": "hub", "path": "cais/wmdp-corpora", "name": "cyber-forget-corpus"},
+        {"kind": "hub", "path": "cais/wmdp-corpora", "name": "cyber-retain-corpus"},
+    ),
+}
+DISTILLATION_TEXT = {
+    "web": {**FINEWEB_EDU, "validation_docs": 500, "train_tokens": 400_000_000},
+    "wikipedia": {
+        "kind": "hub",
+        "path": "wikimedia/wikipedia",
+        "name": "20231101.en",
+        "validation_docs": 500,
+        "train_tokens": 400_000_000,
+    },
+    **{
+        domain: {
+            "kind": "hub",
+            "path": path,
+            "text_field": "response",
+            "validation_docs": 200,
+            "train_tokens": 40_000_000,
+        }
+        for domain, (path, _) in MAGPIE.items()
+    },
+    "wikipedia-qa": {"kind": "qa", "data_files": [f"{WMDP_QA}/wikipedia_qa.jsonl"], "validation_docs": 200},
+}
+# UNDO's mix in the public scripts: web and Wikipedia 0.35 each, the Magpie responses 0.29, Wikipedia QA 0.01.
+WMDP_DISTILLATION_MIX = {
+    "web": 0.35,
+    "wikipedia": 0.35,
+    **{domain: weight for domain, (_, weight) in MAGPIE.items()},
+    "wikipedia-qa": 0.01,
+}
+MMLU = MultipleChoice(metric="mmlu", task="mmlu", num_fewshot=5, limit=0.4)
+
+
+def wmdp_domain(domain: str) -> Setting:
+    """One WMDP domain at paper scale: google/gemma-2-2b scored on that domain's WMDP questions (0-shot) and MMLU
+    (5-shot on a 40% subsample), forgetting measured on that domain alone."""
+    forget_corpus, retain_corpus = WMDP_CORPORA[domain]
+    qa = {
+        part: {"kind": "qa", "data_files": [f"{WMDP_QA}/{domain}_{part}_qa.jsonl"], "validation_docs": 200}
+        for part in ("forget", "retain")
+    }
+    corpora = {
+        **qa,
+        "wikitext": {"kind": "hub", "path": "Salesforce/wikitext", "name": "wikitext-2-raw-v1", "validation_docs": 500},
+        "forget-corpus": {**forget_corpus, "validation_docs": 100},
+        "retain-corpus": {**retain_corpus, "validation_docs": 100},
+        **DISTILLATION_TEXT,
+    }
+    paper = paper_scale(
+        model="gemma-2-2b", seq_len=1024, corpora=corpora, eval_batch_size=8, attack_budgets=(0, 10, 25, 50, 150, 500)
+    )
+    # lm-eval's WMDP and MMLU tasks come from the hub: the rehearsal scores the local quiz under their names, and a
+    # randomly initialised model of Gemma-2-2b's depth saved locally stands in for the pretrained start.
+    quiz_tasks = (
+        MultipleChoice(metric=f"wmdp_{domain}", quiz=FORGET_CATEGORIES, limit=0.1),
+        MultipleChoice(metric="mmlu", quiz=RETAIN_CATEGORIES, num_fewshot=5, limit=0.05),
+    )
+    return Setting(
+        name=f"wmdp-{domain}",
+        retain_data={"retain": 0.5, "wikitext": 0.5},  # unlearning keeps the retain QA and WikiText-2
+        forget_data="forget",
+        tasks=(MultipleChoice(metric=f"wmdp_{domain}", task=f"wmdp_{domain}"), MMLU),
+        retain=Metric("retain_acc", higher_is_better=True, mean_of=("mmlu",)),
+        forget=Metric("forget_acc", higher_is_better=True, mean_of=(f"wmdp_{domain}",)),
+        forget_text=("forget-corpus",),
+        scales={
+            "paper": paper,
+            "rehearsal": rehearsal(paper, model="0.1B-26-layers", tasks=quiz_tasks),
+        },
+    )
+
+
+SETTINGS = {
+    "language": LANGUAGE,
+    "arithmetic": ARITHMETIC,
+    "wmdp": WMDP,
+    "wmdp-bio": wmdp_domain("bio"),
+    "wmdp-cyber": wmdp_domain("cyber"),
+}
 
 
 def get_setting(name: str) -> Setting:

@@ -37,6 +37,11 @@ class QA:
     answer: str
     suffix: str = ""
 
+    @property
+    def text(self) -> str:
+        """The whole document, for training with loss on every token."""
+        return self.prompt + self.answer + self.suffix
+
 
 @dataclass(frozen=True)
 class Item:

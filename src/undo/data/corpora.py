@@ -7,8 +7,9 @@ A corpus source is a small JSON-able dict, so it can be recorded in a run's conf
   streamed with ``datasets``; the first ``validation_docs`` documents form the validation split, the rest train.
   ``"path": "json", "data_files": [...]`` reads local JSONL files of the same format through the same code.
 - ``{"kind": "arithmetic", "ops": ["add", "sub"], "equations": 20000, "word_problems": 10000}``: generated
-  problems (see undo.data.arithmetic) as `QA` documents, trained with loss on the answer only; the validation
-  split is the evaluation items (held-out templates).
+  problems (see undo.data.arithmetic) as `QA` documents, trained with loss on the answer only, or with
+  ``"loss_on": "all"`` as plain text with loss on every token (the public scripts' way); the validation split is
+  the evaluation items (held-out templates).
 - ``{"kind": "quiz", "categories": ["element_symbols"], "passes": 20}``: the shipped four-choice fact questions
   (undo.data.quiz) as QA documents, `passes` differently shuffled copies in training, one in validation.
 - ``{"kind": "qa", "data_files": ["forget_qa.jsonl"], "validation_docs": 200}``: local JSONL of {"question",
@@ -85,13 +86,20 @@ def iter_documents(source: dict, split: str) -> Iterator[str | QA]:
     raise UserError(f"unknown corpus kind {kind!r} in {source}: use one of {sorted(KINDS)}")
 
 
-def _arithmetic_documents(source: dict, split: str) -> Iterator[QA]:
+LOSS_ON = ("answer", "all")  # an arithmetic corpus's training targets: the answer only, or every token
+
+
+def _arithmetic_documents(source: dict, split: str) -> Iterator[str | QA]:
+    loss_on = source.get("loss_on", "answer")
+    if loss_on not in LOSS_ON:
+        raise UserError(f"arithmetic corpus 'loss_on' is {loss_on!r}: choose one of {LOSS_ON}")
     if split == "train":
         items = arithmetic.training_items(source["ops"], source["equations"], source["word_problems"])
     else:
         items = arithmetic.evaluation_items(source["ops"])
     keeps = _keeps(source)
-    return (item.qa for item in items if keeps(item.fact))
+    whole = loss_on == "all" and split == "train"
+    return (item.qa.text if whole else item.qa for item in items if keeps(item.fact))
 
 
 def _keeps(source: dict) -> Callable[[str], bool]:

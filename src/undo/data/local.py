@@ -18,14 +18,15 @@ VALIDATION_DOCS = 40
 TRAIN_TOKENS = 200_000
 STAND_IN = DATA / "start-gemma-2-2b"  # where a randomly initialised model stands in for a pretrained start
 
-# The hub datasets' columns (the loaders read `text`, or `text_field`); the rest are filled so the files have the
-# real layout. Korean text stands in for FineWeb-2 Korean, English LibreOffice help for every English corpus.
+# The hub datasets' other columns (the loaders read `text`, or the source's `text_field`), filled so the files have
+# the real layout. Korean text stands in for FineWeb-2 Korean, English LibreOffice help for every English corpus.
 KOREAN = ("HuggingFaceFW/fineweb-2",)
 COLUMNS = {
     "HuggingFaceFW/fineweb-edu": ("id", "dump", "url", "language", "token_count"),
     "HuggingFaceFW/fineweb-2": ("id", "dump", "url", "language", "language_script"),
     "wikimedia/wikipedia": ("id", "url", "title"),
-    "tatsu-lab/alpaca": ("instruction", "input", "output"),
+    "cais/wmdp-bio-forget-corpus": ("title", "abstract", "doi"),
+    "Magpie-Align": ("uuid", "model", "instruction", "task_category", "difficulty"),  # every Magpie set
 }
 
 
@@ -34,7 +35,8 @@ def local_source(source: dict) -> dict:
     format, and its budgets cut to CPU size."""
     if source["kind"] == "hub":
         local = {"kind": "hub", "path": "parquet", "data_files": [str(DATA / f"{corpus_name(source)}.parquet")]}
-        return {**local, "validation_docs": VALIDATION_DOCS, "train_tokens": TRAIN_TOKENS}
+        field = {"text_field": source["text_field"]} if "text_field" in source else {}
+        return {**local, **field, "validation_docs": VALIDATION_DOCS, "train_tokens": TRAIN_TOKENS}
     if source["kind"] == "qa":
         files = [str(DATA / Path(f).name) for f in source["data_files"]]
         return {**source, "data_files": files, "validation_docs": VALIDATION_DOCS}
@@ -62,7 +64,11 @@ def _write_parquet(source: dict, path: Path) -> None:
     name = "libreoffice_ko" if source["path"] in KOREAN else "libreoffice_en"
     texts = [*iter_documents({"kind": "embedded", "name": name}, "validation")]
     texts += [*iter_documents({"kind": "embedded", "name": name}, "train")]
-    columns = {"text": texts, **{c: [f"{c}-{i}" for i in range(len(texts))] for c in COLUMNS.get(source["path"], ())}}
+    others = {
+        c: [f"{c}-{i}" for i in range(len(texts))]
+        for c in COLUMNS.get(source["path"], COLUMNS.get(source["path"].split("/")[0], ()))
+    }
+    columns = {source.get("text_field", "text"): texts, **others}
     tmp = temporary(path)
     datasets.Dataset.from_dict(columns).to_parquet(str(tmp))
     os.replace(tmp, path)

@@ -3,8 +3,13 @@
 results.json is a stable contract: {"setting", "scale", "budgets", "selected", "models": [...]}: "selected" maps
 each unlearning method to its selected teacher; "models" has one entry per finished model with name, stage, role,
 method, alpha, metrics {retain, forget, <every named metric>}, and where the model was attacked: attack {budget:
-{forget, lr}}, robustness {headline, per_budget}, compute_pct; and "metrics": {name: {higher_is_better,
-relative, mean_of}}, how the setting declares each metric.
+{forget, lr}}, robustness {headline, per_budget}, compute_pct, student_tokens_pct; and "metrics": {name:
+{higher_is_better, relative, mean_of}}, how the setting declares each metric.
+
+A student's cost is given in two conventions, both as % of the data-filtered oracle's pretraining: compute_pct,
+FLOPs with the teacher's forward counted (6N per trained token, 2N per teacher token; recorded by the distill
+stage), and student_tokens_pct, the student's trained tokens over the oracle's, the teacher not counted (the public
+code's step ratio; read from the summaries here, so trees of older code have it too).
 """
 
 from __future__ import annotations
@@ -124,6 +129,14 @@ def attacks_by_model(exp: Experiment) -> dict[tuple[str, tuple[str, bool]], list
     return attacks
 
 
+def student_tokens_pct(exp: Experiment, stage: str, summary: dict) -> float | None:
+    """A student's trained tokens as % of the oracle's pretraining tokens (see the module's docstring); None
+    outside distillation or without an oracle."""
+    if stage != "distill" or "tokens" not in summary or ORACLE not in exp.finished_runs("pretrain"):
+        return None
+    return 100.0 * summary["tokens"] / exp.summary(ORACLE)["tokens"]
+
+
 def entry(exp: Experiment, stage: str, ref: str, attacks: dict) -> dict:
     """A model's entry: what it is, its metrics before any attack, and the strongest attack per budget."""
     summary = exp.summary(ref)
@@ -141,6 +154,7 @@ def entry(exp: Experiment, stage: str, ref: str, attacks: dict) -> dict:
         "steps": summary["steps"],
         "metrics": {"retain": metrics[retain], "forget": metrics[forget], **metrics},
         "compute_pct": summary.get("compute_pct"),
+        "student_tokens_pct": student_tokens_pct(exp, stage, summary),
     }
     if model["role"] == MATCHED:
         model["kl_curve"] = train_curve(exp.finished(ref) / "metrics.jsonl")
@@ -193,10 +207,13 @@ def markdown(results: dict) -> str:
     score = "robust" if oracle else "recovered"
     head = [
         "model", "role", "method", "alpha", "steps", retain, forget,
-        *(f"{forget} @{b}" for b in budgets), *(f"{score} @{b}" for b in budgets[1:]), "compute %",
+        *(f"{forget} @{b}" for b in budgets), *(f"{score} @{b}" for b in budgets[1:]),
+        "compute % (FLOPs)", "student tokens %",
     ]  # fmt: skip
     explain = (
-        "robustness = (F - F_unlearned) / (F_oracle - F_unlearned). Compute = FLOPs as % of the oracle's pretraining."
+        "robustness = (F - F_unlearned) / (F_oracle - F_unlearned). Cost as % of the oracle's pretraining: compute % "
+        "counts FLOPs, the teacher's forward included (6N per student token, 2N per teacher token); student tokens % "
+        "counts the student's trained tokens only (the public code's step ratio)."
         if oracle
         else f"recovered = {forget} after the attack minus before it (no data-filtered oracle in this setting)."
     )
@@ -214,7 +231,7 @@ def markdown(results: dict) -> str:
             e["name"], e["role"], e["method"] or "", "" if e["alpha"] is None else _fmt(e["alpha"], 2), e["steps"],
             _fmt(e["metrics"]["retain"]), _fmt(e["metrics"]["forget"]),
             *(_fmt(budget_value(e, b)) for b in budgets), *(_fmt(robust.get(str(b)), 2) for b in budgets[1:]),
-            _fmt(e["compute_pct"], 1),
+            _fmt(e["compute_pct"], 1), _fmt(e["student_tokens_pct"], 1),
         ]))  # fmt: skip
     lines += _attackers_table(results["models"], budgets)
     lines += table(results)

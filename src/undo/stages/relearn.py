@@ -43,6 +43,8 @@ class Params(StageParams):
     probe: Bool = False  # train the output head and the embeddings only
     quantize: Quantize | None = None  # no training: quantize the weights and read both metrics
     linear_probe: LinearProbe | None = None  # no training: probe the frozen hidden states (needs held_out)
+    # the retain metric after the attack (no report reads it; WMDP's MMLU costs more than a paper attack's training)
+    retain_after: Bool = True
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -73,7 +75,7 @@ class Params(StageParams):
 
 def family(exp: Experiment, params: Params) -> str:
     """The attack family the report groups by: quantize, or what is trained (finetune, lora, probe) joined by
-    "+" to its data where that is not the forget data (few-shot-N, retain-only, off-target) and to held-out, e.g.
+    "+" to its data where that holds no forget-domain text (few-shot-N, retain-only, off-target) and to held-out, e.g.
     "finetune", "probe+held-out", "finetune+retain-only"."""
     if params.quantize is not None:
         return f"quantize-int{params.quantize.bits}-{params.quantize.method}"
@@ -83,7 +85,7 @@ def family(exp: Experiment, params: Params) -> str:
     domains = set(params.mix or exp.setting.forget_mix)
     if params.shots is not None:
         parts.append(f"few-shot-{params.shots}")
-    elif not domains & set(exp.setting.forget_mix):
+    elif not domains & {*exp.setting.forget_mix, *exp.setting.forget_text}:
         parts.append("retain-only" if domains <= set(exp.setting.retain_mix) else "off-target")
     if params.held_out is not None:
         parts.append("held-out")
@@ -111,7 +113,7 @@ def run(exp: Experiment, rundir: RunDir, tracker: Tracker, params: Params) -> di
     if params.search is not None:
         return _searched(exp, tracker, attack, identity)
     result, model, data = attack(params)
-    retain = evaluator(exp, [exp.setting.retain.name])(model)  # measured once, at the end
+    retain = evaluator(exp, [exp.setting.retain.name])(model) if params.retain_after else {}  # once, at the end
     if params.save_model:
         save(exp, rundir, model)
     summary = summarize(
@@ -129,9 +131,12 @@ class Attack:
         self.forget_rows = forget_vocabulary(exp) if params.reset_forget_rows else None
         self.held_out = params.held_out.split() if params.held_out is not None else None
         forget = [exp.setting.forget.name]
-        # The curve needs the forget metric only, often; the retain metric is measured once at the end.
-        self.forget_only = evaluator(exp, forget, self.held_out)
-        unchanged = not params.reset_forget_rows and self.held_out is None  # scored as the model's own summary
+        # The curve needs the forget metric only, often, on the attacks' sample; the retain metric is measured
+        # once at the end, on the whole.
+        sample = exp.attack_sample()
+        self.forget_only = evaluator(sample, forget, self.held_out)
+        # scored as the model's own summary where that measured the same thing
+        unchanged = not params.reset_forget_rows and self.held_out is None and sample is exp
         self.start = measured(exp, target, forget) if unchanged else None
 
     def blocks(self, domain: str):

@@ -41,6 +41,13 @@ def make_objective(
 
 
 def variant(params: dict) -> str:
-    """The name an unlearning job's run is grouped under for teacher selection, e.g. "maxent+sam"."""
+    """The name an unlearning job's run is grouped under for teacher selection, e.g. "maxent+sam"; a run without
+    its retain term (RMU as the public scripts ran it) is its own group, "rmu+no-retain"."""
     sam = params.get("optim", {}).get("sam_rho", 0.0)
-    return params["method"] + ("+sam" if sam else "") + ("+repnoise" if params.get("repnoise") else "")
+    no_retain = params.get("args", {}).get("retain_weight") == 0
+    return (
+        params["method"]
+        + ("+sam" if sam else "")
+        + ("+repnoise" if params.get("repnoise") else "")
+        + ("+no-retain" if no_retain else "")
+    )
