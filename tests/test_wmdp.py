@@ -132,7 +132,7 @@ def test_question_answer_files_load_and_a_missing_field_names_file_and_line(tmp_
         ({"text": "A cyber corpus document."}, "text"),  # cais/wmdp-corpora: cyber forget/retain, bio retain
         ({"title": "T", "abstract": "Ab", "text": "A bio forget paper.", "doi": "10/x"}, "text"),  # bio forget
         ({"text": " = Valkyria Chronicles = \n"}, "text"),  # WikiText-2
-        ({"instruction": "Do it", "input": "", "output": "Done", "text": "Below is an instruction..."}, "text"),
+        ({"uuid": "u", "instruction": "Do it", "response": "Done.", "task_category": "Planning"}, "response"),  # Magpie
     ],
 )
 def test_paper_scale_loaders_read_local_files_of_each_format(tmp_path, row, field):
