@@ -13,7 +13,7 @@ from undo.cli import guarded, run_stage
 from undo.evaluate.metrics import RETAIN_TOLERANCE
 from undo.runner.jobs import Job
 from undo.runs.names import BASE, DISTILLED, MATCHED, ORACLE, RESET, UNDO, selected
-from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS, WMDP_CORPORA, WMDP_DISTILLATION_MIX
+from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS, WMDP_DISTILLATION_MIX, WMDP_SETTINGS
 from undo.unlearning import METHODS
 
 STOP = {"tolerance": RETAIN_TOLERANCE}  # the stop rule: within 0.05 of the teacher's retain metric
@@ -192,7 +192,7 @@ GRIDS = {
     ),
     # Each domain: UNDO of its MaxEnt and its RMU teacher at alpha 0.25, beta 0 (a pure shrink), for all its steps.
     **{
-        (f"wmdp-{domain}", "paper"): distill_grid(
+        (setting, "paper"): distill_grid(
             WMDP_PAPER,
             alphas=[0.25],
             seeds=[0],
@@ -202,7 +202,7 @@ GRIDS = {
             full_methods=(),
             undo_stops=False,
         )
-        for domain in WMDP_CORPORA
+        for setting in WMDP_SETTINGS
     },
 }
 

@@ -11,7 +11,7 @@ import sys
 from undo.cli import guarded, run_stage
 from undo.reporting.report import metrics_table
 from undo.runner.jobs import Job
-from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS
+from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS, WMDP_SETTINGS
 
 
 def base_and_oracle(
@@ -119,7 +119,7 @@ GRIDS = {
     # tokens/hf_token.txt).
     **{
         (setting, "paper"): [Job("pretrain", "base", {"role": "base", "start": "google/gemma-2-2b", "batch_size": 8})]
-        for setting in ("wmdp-bio", "wmdp-cyber")
+        for setting in WMDP_SETTINGS
     },
 }
 

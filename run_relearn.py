@@ -19,7 +19,7 @@ import run_unlearn
 from undo.cli import guarded, run_stage
 from undo.runner.jobs import Job
 from undo.runs.names import BASE, ORACLE, selected
-from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS, SETTINGS
+from undo.settings import PAPER_CHUNK_ROWS, PUBLIC_BETAS, SETTINGS, WMDP_SETTINGS
 from undo.unlearning import METHODS
 
 
@@ -113,7 +113,7 @@ GRIDS = {
     # pretraining mix, which `--variants` adds).
     ("arithmetic", "paper"): attack_grid("arithmetic", "paper", **ARITHMETIC_PAPER),
     ("wmdp", "embedded"): attack_grid("wmdp", "embedded", **WMDP_EMBEDDED),
-    **{(setting, "paper"): attack_grid(setting, "paper", **WMDP_PAPER) for setting in ("wmdp-bio", "wmdp-cyber")},
+    **{(setting, "paper"): attack_grid(setting, "paper", **WMDP_PAPER) for setting in WMDP_SETTINGS},
 }
 
 

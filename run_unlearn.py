@@ -114,8 +114,8 @@ def wmdp_paper_grid(maxent: list[float], rmu: list[float], baselines: list[float
 
 # The public scripts' retain weights a per domain: MaxEnt, RMU, and MaxEnt with SAM or RepNoise.
 WMDP_RETAIN_WEIGHTS = {
-    "bio": dict(maxent=[0.3, 0.1], rmu=[0.5], baselines=[0.3, 0.1]),
-    "cyber": dict(maxent=[0.2], rmu=[0.5, 0.2, 0.1], baselines=[0.5]),
+    "wmdp-bio": dict(maxent=[0.3, 0.1], rmu=[0.5], baselines=[0.3, 0.1]),
+    "wmdp-cyber": dict(maxent=[0.2], rmu=[0.5, 0.2, 0.1], baselines=[0.5]),
 }
 
 GRIDS = {
@@ -158,7 +158,7 @@ GRIDS = {
         *sweep("maxent", [1e-3], 20, WMDP_MAXENT, sam_rho=0.01, tag="-sam", **EMBEDDED),
         *sweep("maxent", [5e-4], 20, WMDP_MAXENT, repnoise={"alpha": 0.5, "beta": 0.1}, tag="-repnoise", **EMBEDDED),
     ],
-    **{(f"wmdp-{domain}", "paper"): wmdp_paper_grid(**weights) for domain, weights in WMDP_RETAIN_WEIGHTS.items()},
+    **{(setting, "paper"): wmdp_paper_grid(**weights) for setting, weights in WMDP_RETAIN_WEIGHTS.items()},
 }
 
 

@@ -121,8 +121,14 @@ def rehearsal(paper: Scale, **changes) -> Scale:
     vocabulary size, local files in the hub corpora's formats, one row per evaluation batch, one validation
     block per domain, a few problems, a checkpoint every step."""
     corpora = {domain: local_source(source) for domain, source in paper.corpora.items()}
-    few = dict(eval_batch_size=1, eval_blocks=1, eval_items=4, attack_budgets=(0, 1), checkpoint_every=1)
-    few["attack_eval_blocks"] = None
+    few = dict(
+        eval_batch_size=1,
+        eval_blocks=1,
+        attack_eval_blocks=None,
+        eval_items=4,
+        attack_budgets=(0, 1),
+        checkpoint_every=1,
+    )
     return replace(paper, name="rehearsal", tokenizer=GEMMA_SIZED, corpora=corpora, **few, **changes)
 
 
@@ -359,13 +365,8 @@ def wmdp_domain(domain: str) -> Setting:
     )
 
 
-SETTINGS = {
-    "language": LANGUAGE,
-    "arithmetic": ARITHMETIC,
-    "wmdp": WMDP,
-    "wmdp-bio": wmdp_domain("bio"),
-    "wmdp-cyber": wmdp_domain("cyber"),
-}
+WMDP_SETTINGS = {f"wmdp-{domain}": wmdp_domain(domain) for domain in WMDP_CORPORA}  # the paper's WMDP, per domain
+SETTINGS = {"language": LANGUAGE, "arithmetic": ARITHMETIC, "wmdp": WMDP, **WMDP_SETTINGS}
 
 
 def get_setting(name: str) -> Setting:
